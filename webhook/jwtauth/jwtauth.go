@@ -1,0 +1,30 @@
+// Package jwtauth verifies JWTs for the auth server: issuers from a YAML
+// config file that is reloaded live, keys from an HMAC Secret, PEM public
+// keys or a JWKS URL, and a revocation list of jti values.
+package jwtauth
+
+import (
+	"errors"
+	"time"
+)
+
+// Identity is what a verified token says about its bearer.
+type Identity struct {
+	Issuer    string
+	Subject   string
+	Scopes    []string
+	ID        string // jti
+	ExpiresAt time.Time
+}
+
+// Errors of Verify. Every error Verify returns wraps exactly one of them;
+// its message is safe to show to the client (it never contains the token).
+var (
+	// ErrInvalidToken: expired, not yet valid, malformed, wrongly signed,
+	// wrong issuer or audience, algorithm not allowed, exp missing.
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrRevoked: the token's jti is on the revocation list.
+	ErrRevoked = errors.New("token revoked")
+	// ErrNotConfigured: no issuer is configured, so no token can be valid.
+	ErrNotConfigured = errors.New("no JWT issuer configured")
+)

@@ -1,0 +1,45 @@
+// Package ratelimit enforces RateLimitPolicies: it matches compiled rules to
+// requests and counts them with GCRA, in memory or in Redis.
+package ratelimit
+
+import (
+	"time"
+)
+
+// Stage says which rules a check counts: by: ip and header rules run before
+// authentication (so failed logins count), apiKey and subject rules after.
+type Stage int
+
+const (
+	BeforeAuth Stage = iota
+	AfterAuth
+)
+
+// Request is what the rules look at.
+type Request struct {
+	Method string
+	Path   string // path of the original request, without the query
+	IP     string
+	// Header returns a header of the original request (for by: header:<Name>).
+	Header func(name string) string
+	// Set after authentication:
+	APIKeyUID string // the ApiKey resource's UID, shared by its current and grace keys
+	Subject   string // JWT sub or the ApiKey's spec.subject
+}
+
+// Decision is the outcome of one check. When no rule counted the request,
+// Counted is false and the request is allowed.
+type Decision struct {
+	Allowed bool
+	Counted bool
+	// Rule is reported in headers: when refused, the rule with the longest
+	// wait; otherwise the rule closest to its limit.
+	Rule      string
+	Limit     int64
+	Window    time.Duration
+	Remaining int64
+	// Reset is when the reported rule is fully recovered.
+	Reset time.Duration
+	// RetryAfter is set when refused: the wait until a retry is admitted.
+	RetryAfter time.Duration
+}
