@@ -36,6 +36,17 @@ if have_all; then
 fi
 mkdir -p "$DEST"
 
+# One build at a time: a second caller waits for the first and reuses it.
+exec 9>"$ROOT/bin/k8s/.lock"
+if ! flock -n 9; then
+	log "another setup-envtest is building into bin/k8s; waiting for it"
+	flock 9
+fi
+if have_all; then
+	echo "$DEST"
+	exit 0
+fi
+
 try_download() {
 	log "trying setup-envtest $SETUP_ENVTEST_VERSION for Kubernetes $K8S_VERSION"
 	local tmp
