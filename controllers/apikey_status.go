@@ -1,0 +1,150 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
+	"github.com/keygate-dev/keygate/internal/record"
+)
+
+// finish writes the ApiKey's status once, only when it changed, emits the
+// events of status transitions, and requeues exactly when the outcome next
+// changes by itself (rotation, a key's end, expiry).
+func (r *ApiKeyReconciler) finish(ctx context.Context, run *akRun, err error) (ctrl.Result, error) {
+	if isRace(err) {
+		return requeueOnConflict(ctx, err)
+	}
+	ak := run.in.APIKey
+	st := apiKeyStatus(run, err)
+	if !equality.Semantic.DeepEqual(ak.Status, st) {
+		updated := ak.DeepCopy()
+		updated.Status = st
+		if uerr := r.Client.Status().Update(ctx, updated); uerr != nil {
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			if isRace(uerr) {
+				return requeueOnConflict(ctx, uerr)
+			}
+			return ctrl.Result{}, fmt.Errorf("writing ApiKey status: %w", uerr)
+		}
+		r.transitionEvents(ak, ak.Status, st)
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if wake := nextWake(ak, run.current, run.compiled, run.in.Now); !wake.IsZero() {
+		return ctrl.Result{RequeueAfter: wake.Sub(run.in.Now)}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+func isRace(err error) bool {
+	return err != nil && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err))
+}
+
+// apiKeyStatus derives the status from what is true after the run. After a
+// failed write it keeps the last status and says that writing failed.
+func apiKeyStatus(run *akRun, writeErr error) keygatev1alpha1.ApiKeyStatus {
+	ak, now := run.in.APIKey, run.in.Now
+	if writeErr != nil {
+		st := *ak.Status.DeepCopy()
+		setReady(&st, ak, now, metav1.ConditionFalse, keygatev1alpha1.ReasonWriteFailed,
+			"Writing the compiled Secrets failed; keygate retries. Details in the controller's log.")
+		return st
+	}
+	st := keygatev1alpha1.ApiKeyStatus{Conditions: append([]metav1.Condition(nil), ak.Status.Conditions...)}
+	if cur := run.current; cur != nil {
+		st.KeyID, st.Hint = cur.Hash.KeyID(), record.Hint(cur.Key)
+		st.IssuedAt = statusTime(cur.IssuedAt)
+		if next, ok := nextRotation(ak, *cur); ok {
+			st.NextRotationAt = statusTime(next)
+		}
+	} else if len(ak.Spec.KeyHashes) > 0 {
+		st.KeyID = gitOpsKeyID(run.compiled)
+	}
+	if run.compiled != nil {
+		for _, k := range run.compiled.Keys {
+			if run.compiled.ValidAt(k, now) {
+				st.ActiveKeys++
+			}
+		}
+	}
+	status, reason, msg := readiness(run, st.ActiveKeys)
+	setReady(&st, ak, now, status, reason, msg)
+	return st
+}
+
+// readiness is the Ready condition's status, reason and message.
+func readiness(run *akRun, active int32) (metav1.ConditionStatus, string, string) {
+	ak, now := run.in.APIKey, run.in.Now
+	switch {
+	case run.conflict:
+		return metav1.ConditionFalse, keygatev1alpha1.ReasonSecretConflict, fmt.Sprintf(
+			"Secret %s exists and is not controlled by this ApiKey, so keygate does not write to it. Delete that Secret or set spec.secretName to a free name.",
+			deliverySecretName(ak))
+	case ak.Spec.Disabled:
+		return metav1.ConditionFalse, keygatev1alpha1.ReasonDisabled,
+			"spec.disabled is true: every key of this ApiKey is refused. Set it to false to accept the same keys again."
+	case ak.Spec.ExpiresAt != nil && !now.Before(ak.Spec.ExpiresAt.Time):
+		return metav1.ConditionFalse, keygatev1alpha1.ReasonExpired, fmt.Sprintf(
+			"spec.expiresAt (%s) has passed: every key of this ApiKey is refused. Move expiresAt to the future to accept them again.",
+			ak.Spec.ExpiresAt.UTC().Format(time.RFC3339))
+	case active == 0:
+		return metav1.ConditionFalse, keygatev1alpha1.ReasonNoValidKey,
+			"No key is valid: every spec.keyHashes entry is past its notAfter. Add the hash of a new key (keygate keygen)."
+	}
+	return metav1.ConditionTrue, keygatev1alpha1.ReasonCompiled,
+		fmt.Sprintf("%d key(s) served by the auth server.", active)
+}
+
+func setReady(st *keygatev1alpha1.ApiKeyStatus, ak *keygatev1alpha1.ApiKey, now time.Time, s metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+		Type: keygatev1alpha1.ConditionReady, Status: s, Reason: reason, Message: msg,
+		ObservedGeneration: ak.Generation, LastTransitionTime: *statusTime(now),
+	})
+}
+
+// statusTime is t as the API server stores it (whole seconds, UTC), so that
+// a status read back compares equal to the one computed.
+func statusTime(t time.Time) *metav1.Time {
+	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &mt
+}
+
+// gitOpsKeyID is the keyId of the GitOps key that lasts longest (one with
+// no notAfter first, in manifest order).
+func gitOpsKeyID(r *record.APIKey) string {
+	var best *record.KeyHash
+	for i := range r.Keys {
+		k := &r.Keys[i]
+		if best == nil || (best.NotAfter != nil && (k.NotAfter == nil || k.NotAfter.After(*best.NotAfter))) {
+			best = k
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.SHA256[:record.KeyIDLen]
+}
+
+// transitionEvents warns when the ApiKey enters a conflict or expires.
+func (r *ApiKeyReconciler) transitionEvents(ak *keygatev1alpha1.ApiKey, old, now keygatev1alpha1.ApiKeyStatus) {
+	was, is := meta.FindStatusCondition(old.Conditions, keygatev1alpha1.ConditionReady), meta.FindStatusCondition(now.Conditions, keygatev1alpha1.ConditionReady)
+	if is == nil || (was != nil && was.Reason == is.Reason) {
+		return
+	}
+	switch is.Reason {
+	case keygatev1alpha1.ReasonSecretConflict, keygatev1alpha1.ReasonExpired:
+		r.Options.EventRecorder.Eventf(ak, nil, corev1.EventTypeWarning, is.Reason, "Compile", "%s", is.Message)
+	}
+}

@@ -1,0 +1,111 @@
+package controllers
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/keygate-dev/keygate/internal/record"
+)
+
+// DefaultNamespace is keygate's own namespace in an install.
+const DefaultNamespace = "keygate-system"
+
+// DefaultMaxConcurrentReconciles is how many objects of each kind are
+// reconciled at once; the work is API round trips, not CPU.
+const DefaultMaxConcurrentReconciles = 4
+
+// Options configure the controllers.
+type Options struct {
+	// Namespace is keygate's namespace, where records are written.
+	// Default keygate-system.
+	Namespace string
+	// WatchNamespaces limits the ApiKeys and RateLimitPolicies compiled to
+	// these namespaces. Empty means every namespace.
+	WatchNamespaces []string
+	// Clock tells the time; tests inject a fake one. Default: the real clock.
+	Clock clock.PassiveClock
+	// EventRecorder records events on ApiKeys and RateLimitPolicies.
+	// Default: the manager's recorder for "keygate-controller".
+	EventRecorder events.EventRecorder
+	// MaxConcurrentReconciles per kind. Default DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
+	}
+	return o
+}
+
+// watches reports whether objects of namespace ns are compiled.
+func (o Options) watches(ns string) bool {
+	if len(o.WatchNamespaces) == 0 {
+		return true
+	}
+	for _, w := range o.WatchNamespaces {
+		if w == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// managedSelector selects every Secret keygate writes: records and
+// delivery Secrets.
+var managedSelector = labels.SelectorFromSet(labels.Set{record.LabelManagedBy: record.ManagedByValue})
+
+// CacheOptions is the manager cache the controllers need: Secrets only when
+// labelled as keygate's (so the cluster's other Secrets never enter memory),
+// and ApiKeys and RateLimitPolicies in every namespace or the watched ones.
+// Managed fields are dropped from cached objects.
+func CacheOptions(opts Options) cache.Options {
+	opts = opts.withDefaults()
+	secret := cache.ByObject{Label: managedSelector}
+	co := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if len(opts.WatchNamespaces) > 0 {
+		co.DefaultNamespaces = map[string]cache.Config{}
+		secret.Namespaces = map[string]cache.Config{opts.Namespace: {}}
+		for _, ns := range opts.WatchNamespaces {
+			co.DefaultNamespaces[ns] = cache.Config{}
+			secret.Namespaces[ns] = cache.Config{}
+		}
+	}
+	co.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: secret}
+	return co
+}
+
+// Setup registers the ApiKey and RateLimitPolicy controllers with mgr. The
+// manager's cache must have been built from CacheOptions(opts).
+func Setup(mgr manager.Manager, opts Options) error {
+	opts = opts.withDefaults()
+	if opts.EventRecorder == nil {
+		opts.EventRecorder = mgr.GetEventRecorder("keygate-controller")
+	}
+	ak := &ApiKeyReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Options:   opts,
+	}
+	if err := ak.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the ApiKey controller: %w", err)
+	}
+	rlp := &RateLimitPolicyReconciler{Client: mgr.GetClient(), Options: opts}
+	if err := rlp.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the RateLimitPolicy controller: %w", err)
+	}
+	return nil
+}

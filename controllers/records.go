@@ -1,0 +1,127 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/keygate-dev/keygate/internal/record"
+)
+
+// Record Secrets: one per compiled object, in keygate's namespace. Owner
+// references cannot cross namespaces, so a record names its source in
+// labels, and a reconcile of a source that is gone deletes it.
+
+// recordKey is the record Secret of the object kind ns/name.
+func (o Options) recordKey(kind string, src types.NamespacedName) types.NamespacedName {
+	return types.NamespacedName{Namespace: o.Namespace, Name: record.SecretName(kind, src.Namespace, src.Name)}
+}
+
+// getSecret reads a Secret; nil when it does not exist.
+func getSecret(ctx context.Context, c client.Reader, key types.NamespacedName) (*corev1.Secret, error) {
+	s := &corev1.Secret{}
+	if err := c.Get(ctx, key, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
+	}
+	return s, nil
+}
+
+// recordOf reports whether a record Secret was compiled from the object
+// with this UID (and not from an earlier object of the same name).
+func recordOf(s *corev1.Secret, uid types.UID) bool {
+	return s != nil && s.Labels[record.LabelSourceUID] == string(uid) && s.Type == record.SecretType
+}
+
+// writeRecord makes the record Secret hold v, compiled from src; existing
+// is the current record Secret or nil. It writes nothing when the data hash
+// and labels already match, and reports whether it wrote.
+func writeRecord(ctx context.Context, c client.Client, key types.NamespacedName, existing *corev1.Secret, kind string, src *metav1.ObjectMeta, v any) (bool, error) {
+	data, hash, err := record.Encode(v)
+	if err != nil {
+		return false, err
+	}
+	labels := map[string]string{
+		record.LabelManagedBy:       record.ManagedByValue,
+		record.LabelKind:            kind,
+		record.LabelSourceNamespace: src.Namespace,
+		record.LabelSourceUID:       string(src.UID),
+	}
+	if existing != nil && existing.Annotations[record.AnnotationDataHash] == hash && labelsMatch(existing.Labels, labels) &&
+		existing.Annotations[record.AnnotationSourceName] == src.Name {
+		return false, nil
+	}
+	s := &corev1.Secret{}
+	if existing != nil {
+		s = existing.DeepCopy()
+	}
+	s.Namespace, s.Name, s.Type = key.Namespace, key.Name, record.SecretType
+	if s.Labels == nil {
+		s.Labels = map[string]string{}
+	}
+	for k, v := range labels {
+		s.Labels[k] = v
+	}
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[record.AnnotationSourceName] = src.Name
+	s.Annotations[record.AnnotationDataHash] = hash
+	s.Data = map[string][]byte{record.DataKey: data}
+	if existing == nil {
+		err = c.Create(ctx, s)
+	} else {
+		err = c.Update(ctx, s)
+	}
+	if err != nil {
+		return false, fmt.Errorf("writing record Secret %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func labelsMatch(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// deleteRecord deletes the record Secret of kind src, if there is one.
+func deleteRecord(ctx context.Context, c client.Client, o Options, kind string, src types.NamespacedName) (bool, error) {
+	key := o.recordKey(kind, src)
+	s, err := getSecret(ctx, c, key)
+	if err != nil || s == nil || s.Labels[record.LabelKind] != kind {
+		return false, err
+	}
+	err = c.Delete(ctx, s, client.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("deleting record Secret %s of deleted %s %s: %w", key, kind, src, err)
+	}
+	return err == nil, nil
+}
+
+// recordSource maps a record Secret of kind to a request for its source
+// object, so that deleting a source (even while the controller was down:
+// the informer lists every record at start-up) removes its record, and a
+// deleted or edited record is rewritten.
+func recordSource(o Options, kind string) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		l := obj.GetLabels()
+		ns, name := l[record.LabelSourceNamespace], obj.GetAnnotations()[record.AnnotationSourceName]
+		if obj.GetNamespace() != o.Namespace || l[record.LabelKind] != kind || ns == "" || name == "" || !o.watches(ns) {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	})
+}
