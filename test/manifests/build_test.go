@@ -1,0 +1,124 @@
+package manifests_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/keygate-dev/keygate/internal/devenv"
+	"github.com/keygate-dev/keygate/internal/testenv"
+)
+
+// repoPath is a path inside the repository.
+func repoPath(parts ...string) string {
+	return filepath.Join(append([]string{testenv.RepoRoot()}, parts...)...)
+}
+
+// build runs `kustomize build dir` in-process, as kustomize v5 does.
+func build(t *testing.T, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	y, err := m.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := devenv.DecodeObjects(y)
+	if err != nil {
+		t.Fatalf("decoding the output of kustomize build %s: %v", dir, err)
+	}
+	return objs
+}
+
+// find returns the object of that kind and name, failing the test when
+// there is not exactly one.
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	var found *unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			if found != nil {
+				t.Fatalf("two objects %s %s", kind, name)
+			}
+			found = o
+		}
+	}
+	if found == nil {
+		t.Fatalf("no %s %s in the build", kind, name)
+	}
+	return found
+}
+
+// without drops the objects of the given kinds.
+func without(objs []*unstructured.Unstructured, kinds ...string) []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, o := range objs {
+		keep := true
+		for _, k := range kinds {
+			keep = keep && o.GetKind() != k
+		}
+		if keep {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// str reads a string field, "" when missing.
+func str(o *unstructured.Unstructured, path ...string) string {
+	s, _, _ := unstructured.NestedString(o.Object, path...)
+	return s
+}
+
+// container returns the first container of a Deployment.
+func container(t *testing.T, dep *unstructured.Unstructured) map[string]any {
+	t.Helper()
+	cs, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	if len(cs) == 0 {
+		t.Fatalf("%s has no containers", devenv.Describe(dep))
+	}
+	return cs[0].(map[string]any)
+}
+
+// unstructuredT is short for the object type the helpers pass around.
+type unstructuredT = unstructured.Unstructured
+
+// labelsMatch reports whether every selector label is on the object.
+func labelsMatch(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// stringMap reads a map of strings, nil when missing.
+func stringMap(o *unstructured.Unstructured, path ...string) map[string]string {
+	m, _, _ := unstructured.NestedStringMap(o.Object, path...)
+	return m
+}
+
+// containerPorts maps the port names of a Deployment's first container to
+// their numbers.
+func containerPorts(t *testing.T, dep *unstructured.Unstructured) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	ps, _ := container(t, dep)["ports"].([]any)
+	for _, p := range ps {
+		pm := p.(map[string]any)
+		name, _ := pm["name"].(string)
+		n, _ := pm["containerPort"].(int64)
+		out[name] = n
+	}
+	return out
+}
