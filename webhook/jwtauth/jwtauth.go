@@ -1,6 +1,3 @@
-// Package jwtauth verifies JWTs for the auth server: issuers from a YAML
-// config file that is reloaded live, keys from an HMAC Secret, PEM public
-// keys or a JWKS URL, and a revocation list of jti values.
 package jwtauth
 
 import (
