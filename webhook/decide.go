@@ -1,0 +1,161 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/keygate-dev/keygate/internal/record"
+	"github.com/keygate-dev/keygate/webhook/index"
+	"github.com/keygate-dev/keygate/webhook/jwtauth"
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
+)
+
+// identity is who a check admitted.
+type identity struct {
+	method string        // methodAPIKey, methodJWT or methodNone
+	entry  *index.Entry  // for an API key
+	jwt    jwtauth.Identity
+}
+
+// keyIndex is what the decision needs from the index.
+type keyIndex interface {
+	KnownPrefix(prefix string) bool
+	Lookup(h record.Hash) (*index.Entry, bool)
+}
+
+// decideKey is the whole decision on an API key, without HTTP: the format
+// and prefix are checked before hashing, then one map lookup by SHA-256 and
+// a few comparisons. origin and referer are the request's headers. Refusals
+// without detail are shared values, so neither outcome allocates.
+func decideKey(ix keyIndex, key string, o *routeOptions, origin, referer string, now time.Time) (*index.Entry, *refusal) {
+	prefix, err := record.SplitKey(key)
+	if err != nil || !ix.KnownPrefix(prefix) {
+		return nil, refInvalidKey
+	}
+	e, ok := ix.Lookup(hashKey(key))
+	if !ok {
+		return nil, refInvalidKey
+	}
+	rec := e.Key.Record
+	if len(o.namespaces) > 0 && !containsString(o.namespaces, rec.Source.Namespace) {
+		return nil, refInvalidKey // keys of other namespaces do not count
+	}
+	if rec.Disabled {
+		return nil, refKeyDisabled
+	}
+	if !rec.ValidAt(e.Hash, now) {
+		return nil, refKeyExpired
+	}
+	if !keyTypeAllowed(o.keyTypes, rec.Type) {
+		return nil, refKeyType
+	}
+	if len(rec.AllowedOrigins) > 0 {
+		if rf := checkOrigin(rec.AllowedOrigins, origin, referer); rf != nil {
+			return nil, rf
+		}
+	}
+	if s := missingScope(o.scopes, rec.Scopes); s != "" {
+		return nil, forbiddenScope(s)
+	}
+	return e, nil
+}
+
+func keyTypeAllowed(bits uint8, t string) bool {
+	switch t {
+	case "secret":
+		return bits&keyTypeSecret != 0
+	case "public":
+		return bits&keyTypePublic != 0
+	}
+	return false
+}
+
+// checkOrigin compares the request's origin (the Origin header, or else the
+// origin of the Referer) with a key's allowed origins: scheme, host and
+// port, case-insensitively. A request with neither header is refused.
+func checkOrigin(allowed []string, origin, referer string) *refusal {
+	if origin == "" || origin == "null" {
+		origin = refererOrigin(referer)
+	}
+	if origin == "" {
+		return refNoOrigin
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(a, origin) {
+			return nil
+		}
+	}
+	return refOrigin
+}
+
+// refererOrigin is scheme://host[:port] of a Referer, without allocating.
+func refererOrigin(ref string) string {
+	i := strings.Index(ref, "://")
+	if i <= 0 {
+		return ""
+	}
+	end := strings.IndexAny(ref[i+3:], "/?#")
+	if end < 0 {
+		return ref
+	}
+	if end == 0 {
+		return ""
+	}
+	return ref[:i+3+end]
+}
+
+// missingScope returns the first required scope the credential lacks.
+func missingScope(required, have []string) string {
+	for _, s := range required {
+		if !containsString(have, s) {
+			return s
+		}
+	}
+	return ""
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// decideToken verifies a JWT and checks the route's scopes.
+func decideToken(ctx context.Context, v TokenVerifier, token string, o *routeOptions) (jwtauth.Identity, *refusal) {
+	id, err := v.Verify(ctx, token)
+	if err != nil {
+		return id, tokenRefusal(err)
+	}
+	if s := missingScope(o.scopes, id.Scopes); s != "" {
+		return id, forbiddenScope(s)
+	}
+	return id, nil
+}
+
+// tokenRefusal maps a verification error to its code. jwtauth's messages
+// are safe to show; any other error is reported without its text.
+func tokenRefusal(err error) *refusal {
+	switch {
+	case errors.Is(err, jwtauth.ErrRevoked):
+		return &refusal{401, CodeTokenRevoked, catAuth, "Unauthorized: " + err.Error()}
+	case errors.Is(err, jwtauth.ErrInvalidToken), errors.Is(err, jwtauth.ErrNotConfigured):
+		return &refusal{401, CodeInvalidToken, catAuth, "Unauthorized: " + err.Error()}
+	}
+	return &refusal{401, CodeInvalidToken, catAuth, "Unauthorized: the token could not be verified"}
+}
+
+// TokenVerifier is what the server needs from the JWT authenticator.
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (jwtauth.Identity, error)
+	Ready() bool
+}
+
+// RateLimiter is what the server needs from the rate limiter.
+type RateLimiter interface {
+	Check(ctx context.Context, stage ratelimit.Stage, policies []*ratelimit.Policy, req *ratelimit.Request) (ratelimit.Decision, error)
+}

@@ -1,0 +1,102 @@
+// Package webhook is keygate's external-auth server: it reads the compiled
+// record Secrets, keeps an in-memory index, and answers /check for
+// ingress-nginx, Traefik ForwardAuth and Envoy ext_authz.
+//
+// # Endpoints
+//
+// One port (--addr, default :8080) serves /check and /check/... (any
+// method), /healthz, /readyz and /metrics (controller-runtime's registry).
+// /readyz and /check answer 503 (NOT_READY) until the Secret informer has
+// delivered the first full list into the index and the JWT authenticator
+// has loaded its configuration: nothing is admitted on missing data.
+//
+// # The original request
+//
+// With --proxy=auto (default), for a check URL of exactly /check, the first
+// found wins: X-Original-URL + X-Original-Method (ingress-nginx), then
+// X-Forwarded-Uri + X-Forwarded-Method + X-Forwarded-Host (Traefik), then
+// the request's own method and path "/". A check URL with a path after
+// /check is Envoy's (its path_prefix plus the original path), and there the
+// request's own method, path and query are the original's. Paths are
+// percent-decoded and cleaned before rules match them, so /api/%61uth/ and
+// /api//auth/ count as /api/auth/.
+//
+// Proxies forward client headers, so a client could add another proxy's
+// headers. Two rules close that: a check URL with an Envoy path that also
+// carries X-Original-URL or X-Forwarded-Uri is refused (400 BAD_REQUEST),
+// and --proxy=nginx|traefik|envoy pins the one source to read (recommended
+// with Traefik, which passes a client's X-Original-URL through).
+//
+// # Options
+//
+// Per-route options (auth, scopes, keyTypes, namespaces, policy,
+// compat=nginx) are the query of the check URL for nginx and Traefik. For
+// Envoy the query is the client's, so it is never read for options; they
+// go in a ";" segment of the path prefix: path_prefix
+// "/check;auth=jwt&scopes=admin". Unknown or repeated options and invalid
+// values are refused with 400 INVALID_OPTIONS (category CONFIG), so a typo
+// never drops a requirement silently.
+//
+// # Client IP (the trust rule)
+//
+// --trusted-hops N (default 1) is the number of proxies in front of the
+// auth server that append the address they saw to X-Forwarded-For. The
+// client IP is the Nth entry from the right of X-Forwarded-For (all header
+// lines read as one list, in order). Entries left of it may have been
+// written by the client and are never read, so a client cannot escape by:
+// ip limits by sending its own X-Forwarded-For. When the list has fewer than
+// N entries, or that entry is not an IP address, the TCP peer's address is
+// used. N=0 uses the TCP peer only. X-Real-IP and x-envoy-external-address
+// are not read: a client can set them through some proxies.
+//
+// # Credentials and auth modes
+//
+// API key: X-API-Key, then the top-level "_apiKey" string of a JSON object
+// body (read only when a body is forwarded, at most --max-body-bytes; a
+// larger or non-JSON body has no key, never an error), then the apiKey
+// query parameter of the original URL. The first source with a value is
+// the key. A value that is not a key of a loaded prefix is refused before
+// hashing. JWT: Authorization: Bearer, then the session_token cookie.
+//
+// auth=any: a presented JWT is verified first. Valid, it decides (a missing
+// scope is 403 even when an API key is presented too). Not valid, and an API
+// key is presented too: the key decides, and its error is the one
+// reported. Not valid and no key: the token's error (AUTH_INVALID_TOKEN or
+// AUTH_TOKEN_REVOKED). No JWT: the API key decides; neither: AUTH_FAILED.
+// auth=apikey ignores tokens; auth=jwt ignores keys (no token:
+// AUTH_NO_TOKEN); auth=none reads no credential, sets no X-Auth-* header,
+// and still applies the route's rate limits (by ip and header rules only).
+//
+// Key checks, in order: known and unambiguous hash; key's namespace in
+// namespaces (otherwise the key does not count: AUTH_FAILED); not disabled,
+// not past expiresAt or the hash's notAfter (to the instant); key type in
+// keyTypes; allowedOrigins; every required scope. allowedOrigins is matched
+// against Origin, or the scheme://host[:port] of Referer when Origin is
+// absent or "null", case-insensitively and exactly (no wildcards, default
+// ports are not implied). A key with allowedOrigins used by a request with
+// neither header is refused (403): a server-side caller should use a key
+// without allowedOrigins.
+//
+// # Answers
+//
+// Allowed: 200, empty body, X-Auth-Subject, X-Auth-Method (apikey|jwt),
+// X-Auth-Key-Id and X-Auth-Key-Type (keys), X-Auth-Scopes. Refused: the
+// contract's JSON body and codes, WWW-Authenticate on 401. Codes this
+// server adds: BAD_REQUEST (400, REQUEST: the check request cannot be
+// understood), INVALID_OPTIONS (400, CONFIG), POLICY_NOT_FOUND (500,
+// CONFIG: a policy= names a RateLimitPolicy that is not loaded; fix the
+// route or the policy, the request is never admitted without its limits),
+// NOT_READY (503, SERVER), RATE_LIMIT_UNAVAILABLE (503, RATE_LIMIT: Redis
+// is unreachable and --redis-on-error=deny).
+//
+// Rate limits: by ip and header rules are counted before authentication,
+// apiKey and subject rules after it. Every answer that a rule counted
+// carries RateLimit-Policy and RateLimit for the rule closest to its limit;
+// a 429 carries Retry-After in whole seconds, rounded up.
+//
+// ingress-nginx compat (X-Sent-From: nginx-ingress-controller or
+// compat=nginx): a refusal whose status is not 401 or 403 is sent as 403,
+// and every refusal carries X-Error-Status (the real status), X-Error-Code
+// and X-Error-Body (the JSON body on one line), plus Retry-After on a 429.
+// Traefik and Envoy get the real status, headers and body.
+package webhook

@@ -1,0 +1,161 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/keygate-dev/keygate/webhook/index"
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
+)
+
+// Index is the auth server's index, holding the limiter's compiled policies.
+type Index = index.Index[*ratelimit.Policy]
+
+// NewIndex makes an empty index that compiles policies with ratelimit.Compile.
+func NewIndex(log logr.Logger) *Index { return index.New(ratelimit.Compile, log) }
+
+// Config is what a Server answers from. Setup builds it from a manager;
+// tests and benchmarks build it directly.
+type Config struct {
+	Index    *Index
+	Verifier TokenVerifier
+	Limiter  RateLimiter
+	// Clock decides expiry; nil means the real clock.
+	Clock clock.PassiveClock
+	// Proxy pins where the original request is read; empty means auto.
+	Proxy Proxy
+	// TrustedHops is the number of proxies that append to X-Forwarded-For
+	// in front of the auth server (doc.go); 0 uses the TCP peer.
+	TrustedHops int
+	// MaxBodyBytes bounds the body read for _apiKey; 0 means
+	// DefaultMaxBodyBytes, negative turns body reading off.
+	MaxBodyBytes int64
+	Log          logr.Logger
+}
+
+// Server answers /check from the index.
+type Server struct {
+	cfg     Config
+	options *optionsCache
+	synced  atomic.Pointer[func() bool]
+}
+
+// maxCachedOptions bounds the parsed-options cache: a deployment has a
+// handful of check URLs, so this is never reached by honest traffic.
+const maxCachedOptions = 1024
+
+// NewServer makes a server. It is not ready until MarkSynced has been given
+// a function that reports true and the verifier is ready.
+func NewServer(cfg Config) *Server {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Proxy == "" {
+		cfg.Proxy = ProxyAuto
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return &Server{cfg: cfg, options: newOptionsCache(maxCachedOptions)}
+}
+
+// MarkSynced sets how the server learns that the index holds the first
+// full list of records (the informer handler's HasSynced).
+func (s *Server) MarkSynced(synced func() bool) { s.synced.Store(&synced) }
+
+// Ready reports whether the first full load is in the index and the JWT
+// authenticator is ready. Until then /check answers 503.
+func (s *Server) Ready() bool {
+	f := s.synced.Load()
+	return f != nil && (*f)() && (s.cfg.Verifier == nil || s.cfg.Verifier.Ready())
+}
+
+// Handler serves /check, /check/..., /healthz, /readyz and /metrics.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.Ready() {
+			http.Error(w, "not ready: keys, policies or JWT configuration not loaded yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	// /check is routed before the mux: ServeMux would redirect the
+	// uncleaned paths Envoy may append, and the options segment
+	// (/check;auth=jwt/...) is no mux pattern.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isCheckPath(r.URL.Path) {
+			s.check(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func isCheckPath(p string) bool {
+	if !strings.HasPrefix(p, checkPath) {
+		return false
+	}
+	return len(p) == len(checkPath) || p[len(checkPath)] == '/' || p[len(checkPath)] == ';'
+}
+
+// Timeouts and limits of the HTTP server. A check is answered from memory
+// (or one Redis round trip), so these are generous for honest proxies and
+// short for slow clients.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+	shutdownTimeout   = 15 * time.Second
+)
+
+// newHTTPServer wraps a handler with the server's timeouts and limits.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+}
+
+// Serve serves the handler on l until ctx ends, then shuts down gracefully:
+// requests in flight are answered, for at most shutdownTimeout.
+func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	log := logr.FromContextOrDiscard(ctx)
+	srv := newHTTPServer(h)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	log.Info("auth server listening", "addr", l.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("auth server on %s: %w", l.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down the auth server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/keygate-dev/keygate/internal/record"
+	"github.com/keygate-dev/keygate/webhook/jwtauth"
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
+)
+
+// Options configure the auth server that Setup adds to a manager.
+type Options struct {
+	// Namespace is keygate's namespace: the record Secrets, the JWT HMAC
+	// Secrets and the revocation list are read from it only.
+	Namespace string
+	// Addr is where /check, /healthz, /readyz and /metrics are served.
+	Addr string
+	// Listener, when set, is served instead of listening on Addr.
+	Listener net.Listener
+	// Proxy, TrustedHops, MaxBodyBytes and Clock: see Config.
+	Proxy        Proxy
+	TrustedHops  int
+	MaxBodyBytes int64
+	Clock        clock.PassiveClock
+	// JWTConfigPath is the JWT issuers' config file; "" means no issuer.
+	JWTConfigPath string
+	// RedisURL, when set, keeps rate-limit counters in Redis;
+	// RedisOnError is local (default), deny or allow.
+	RedisURL     string
+	RedisOnError string
+	// Verifier and Limiter, when set, replace the JWT authenticator and the
+	// limiter built from the fields above.
+	Verifier TokenVerifier
+	Limiter  RateLimiter
+}
+
+// CacheOptions restricts a manager's cache to what the auth server may
+// read: Secrets in keygate's namespace that carry keygate's record labels.
+func CacheOptions(namespace string) cache.Options {
+	managed, _ := labels.NewRequirement(record.LabelManagedBy, selection.Equals, []string{record.ManagedByValue})
+	kind, _ := labels.NewRequirement(record.LabelKind, selection.Exists, nil)
+	return cache.Options{
+		DefaultNamespaces: map[string]cache.Config{namespace: {}},
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed, *kind)},
+		},
+	}
+}
+
+// Setup adds the auth server to a manager whose cache was made with
+// CacheOptions: the JWT authenticator (unless opts.Verifier is set) and the
+// server, both Runnables that run on every replica without leader election.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	log := mgr.GetLogger().WithName("auth-server")
+	verifier, err := setupVerifier(mgr, opts, log)
+	if err != nil {
+		return err
+	}
+	limiter, closer, err := newLimiter(opts, log)
+	if err != nil {
+		return err
+	}
+	ix := NewIndex(log.WithName("index"))
+	stats := ix.Stats
+	indexStats.Store(&stats)
+	srv := NewServer(Config{Index: ix, Verifier: verifier, Limiter: limiter, Clock: opts.Clock, Proxy: opts.Proxy,
+		TrustedHops: opts.TrustedHops, MaxBodyBytes: opts.MaxBodyBytes, Log: log})
+	return mgr.Add(&runnable{srv: srv, cache: mgr.GetCache(), addr: opts.Addr, listener: opts.Listener, log: log, closer: closer})
+}
+
+func setupVerifier(mgr ctrl.Manager, opts Options, log logr.Logger) (TokenVerifier, error) {
+	if opts.Verifier != nil {
+		return opts.Verifier, nil
+	}
+	cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return nil, fmt.Errorf("making a Kubernetes client for the JWT authenticator: %w", err)
+	}
+	a, err := jwtauth.New(jwtauth.Options{ConfigPath: opts.JWTConfigPath, Namespace: opts.Namespace, Client: cs,
+		Clock: opts.Clock, Logger: log.WithName("jwt")})
+	if err != nil {
+		return nil, fmt.Errorf("setting up JWT verification: %w", err)
+	}
+	if err := mgr.Add(a); err != nil {
+		return nil, fmt.Errorf("adding the JWT authenticator: %w", err)
+	}
+	return a, nil
+}
+
+func newLimiter(opts Options, log logr.Logger) (RateLimiter, io.Closer, error) {
+	if opts.Limiter != nil {
+		return opts.Limiter, nil, nil
+	}
+	if opts.RedisURL == "" {
+		l := ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: opts.Clock})
+		return l, l, nil
+	}
+	l, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: opts.RedisURL, OnError: opts.RedisOnError,
+		Clock: opts.Clock, Logger: log.WithName("ratelimit")})
+	if err != nil {
+		return nil, nil, fmt.Errorf("setting up the Redis rate limiter: %w", err)
+	}
+	return l, l, nil
+}
+
+// runnable serves the auth server in a manager.
+type runnable struct {
+	srv      *Server
+	cache    cache.Cache
+	addr     string
+	listener net.Listener
+	log      logr.Logger
+	closer   io.Closer
+}
+
+// NeedLeaderElection is false: every replica answers checks.
+func (r *runnable) NeedLeaderElection() bool { return false }
+
+// Start feeds the index from the Secret informer and serves until ctx ends.
+func (r *runnable) Start(ctx context.Context) error {
+	if r.closer != nil {
+		defer func() { _ = r.closer.Close() }()
+	}
+	inf, err := r.cache.GetInformer(ctx, &corev1.Secret{}, cache.BlockUntilSynced(false))
+	if err != nil {
+		return fmt.Errorf("getting the record Secret informer: %w", err)
+	}
+	reg, err := inf.AddEventHandler(r.srv.cfg.Index.EventHandler())
+	if err != nil {
+		return fmt.Errorf("watching record Secrets: %w", err)
+	}
+	r.srv.MarkSynced(reg.HasSynced)
+	l := r.listener
+	if l == nil {
+		if l, err = net.Listen("tcp", r.addr); err != nil {
+			return fmt.Errorf("listening on %s: %w", r.addr, err)
+		}
+	}
+	return Serve(logr.NewContext(ctx, r.log), l, r.srv.Handler())
+}
