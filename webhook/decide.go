@@ -14,8 +14,8 @@ import (
 
 // identity is who a check admitted.
 type identity struct {
-	method string        // methodAPIKey, methodJWT or methodNone
-	entry  *index.Entry  // for an API key
+	method string       // methodAPIKey, methodJWT or methodNone
+	entry  *index.Entry // for an API key
 	jwt    jwtauth.Identity
 }
 

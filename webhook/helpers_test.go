@@ -44,17 +44,19 @@ func (f *fakeVerifier) Verify(_ context.Context, raw string) (jwtauth.Identity, 
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func hexKey(prefix string, c byte) string { return prefix + strings.Repeat(string(c), record.SecretLen) }
+func hexKey(prefix string, c byte) string {
+	return prefix + strings.Repeat(string(c), record.SecretLen)
+}
 
 // Keys of the test index.
 var (
-	keySecret   = hexKey("sk_", '1') // scopes events:write, read; namespace acme
+	keySecret   = hexKey("sk_", '1')  // scopes events:write, read; namespace acme
 	keyPublic   = hexKey("pub_", '2') // public, allowedOrigins https://app.acme.com
 	keyDisabled = hexKey("sk_", '3')
-	keyExpiring = hexKey("sk_", '4') // expiresAt t0+1h
-	keyGrace    = hexKey("sk_", '5') // same ApiKey as keyExpiring, notAfter t0+30m
+	keyExpiring = hexKey("sk_", '4')  // expiresAt t0+1h
+	keyGrace    = hexKey("sk_", '5')  // same ApiKey as keyExpiring, notAfter t0+30m
 	keyOther    = hexKey("wfx_", '6') // namespace other
-	keyUnknown  = hexKey("sk_", '9') // well-formed, not loaded
+	keyUnknown  = hexKey("sk_", '9')  // well-formed, not loaded
 )
 
 func at(d time.Duration) *time.Time { t := t0.Add(d); return &t }
