@@ -1,5 +1,3 @@
-// Package ratelimit enforces RateLimitPolicies: it matches compiled rules to
-// requests and counts them with GCRA, in memory or in Redis.
 package ratelimit
 
 import (
@@ -33,8 +31,12 @@ type Decision struct {
 	Allowed bool
 	Counted bool
 	// Rule is reported in headers: when refused, the rule with the longest
-	// wait; otherwise the rule closest to its limit.
-	Rule      string
+	// wait; otherwise the rule closest to its limit (fewest remaining).
+	// Policy is its RateLimitPolicy, "namespace/name".
+	Policy string
+	Rule   string
+	// Limit and Window are the rule's limit and period; Remaining is how
+	// many more requests it admits right now (0 when refused).
 	Limit     int64
 	Window    time.Duration
 	Remaining int64

@@ -1,0 +1,79 @@
+package ratelimit
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/keygate-dev/keygate/internal/record"
+)
+
+// benchPolicy has three rules that all match the benchmark's request: two
+// by ip (one by prefix, one by method) and one by header.
+func benchPolicy(tb testing.TB) []*Policy {
+	return []*Policy{mustCompile(tb, "bench",
+		record.Rule{Name: "global", Limit: 1_000_000_000, Period: time.Second, By: "ip"},
+		record.Rule{Name: "auth", Limit: 1_000_000_000, Period: time.Second, By: "ip", PathPrefixes: []string{"/api/other/", "/api/auth/"}},
+		record.Rule{Name: "tenant", Limit: 1_000_000_000, Period: time.Second, By: "header:X-Tenant", Methods: []string{"GET", "POST"}},
+	)}
+}
+
+func benchRequest() *Request {
+	return &Request{
+		Method: "POST", Path: "/api/auth/login", IP: "203.0.113.9",
+		Header: func(string) string { return "tenant-1" },
+	}
+}
+
+func BenchmarkCheckMemory3Rules(b *testing.B) {
+	l := NewMemory(MemoryOptions{})
+	defer l.Close()
+	ps, req, ctx := benchPolicy(b), benchRequest(), context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := l.Check(ctx, BeforeAuth, ps, req)
+		if err != nil || !d.Allowed || !d.Counted {
+			b.Fatalf("%+v %v", d, err)
+		}
+	}
+}
+
+func BenchmarkCheckMemory3RulesParallel(b *testing.B) {
+	l := NewMemory(MemoryOptions{})
+	defer l.Close()
+	ps, ctx := benchPolicy(b), context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := benchRequest()
+		for pb.Next() {
+			if d, err := l.Check(ctx, BeforeAuth, ps, req); err != nil || !d.Allowed {
+				b.Errorf("%+v %v", d, err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkCheckRedis3Rules runs checks of three rules against a real
+// redis-server from many goroutines and reports checks per second: each
+// check is one EVALSHA round trip.
+func BenchmarkCheckRedis3Rules(b *testing.B) {
+	srv := startRedis(b)
+	l := newRedisLimiter(b, RedisOptions{URL: srv.url()})
+	ps, ctx := benchPolicy(b), context.Background()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req := benchRequest()
+		for pb.Next() {
+			if d, err := l.Check(ctx, BeforeAuth, ps, req); err != nil || !d.Allowed {
+				b.Errorf("%+v %v", d, err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+	if l.FallbackActive() {
+		b.Fatal("the benchmark fell back to memory")
+	}
+}

@@ -1,0 +1,185 @@
+package ratelimit
+
+import (
+	"hash/maphash"
+	"math"
+	"sync"
+	"time"
+
+	"k8s.io/utils/clock"
+)
+
+// memKey names one counter: a rule and the value it counts by, hashed to
+// 128 bits with per-process random seeds so that building it allocates
+// nothing and two counters collide with probability about 2^-128.
+type memKey struct{ hi, lo uint64 }
+
+var ruleSeedA, ruleSeedB = maphash.MakeSeed(), maphash.MakeSeed()
+
+// ruleID hashes a rule's policy and name for its memory keys.
+func ruleID(policy, name string) (uint64, uint64) {
+	var a, b maphash.Hash
+	a.SetSeed(ruleSeedA)
+	b.SetSeed(ruleSeedB)
+	for _, h := range []*maphash.Hash{&a, &b} {
+		_, _ = h.WriteString(policy)
+		_ = h.WriteByte(0)
+		_, _ = h.WriteString(name)
+	}
+	return a.Sum64(), b.Sum64()
+}
+
+const (
+	// DefaultMaxEntries bounds the counters of a memory limiter when
+	// MemoryOptions.MaxEntries is 0.
+	DefaultMaxEntries = 1_000_000
+	// DefaultSweepInterval is how often recovered counters are dropped.
+	DefaultSweepInterval = time.Minute
+	numShards            = 64
+	// evictSample is how many entries an insert into a full shard looks at.
+	evictSample = 16
+)
+
+// shard is one lock stripe: a map from key to TAT (Unix nanoseconds),
+// padded to its own cache line.
+type shard struct {
+	mu   sync.Mutex
+	m    map[memKey]int64
+	peak int
+	_    [40]byte
+}
+
+// memStore holds GCRA counters in memory, in lock-striped shards of at most
+// perShard entries each.
+type memStore struct {
+	clock        clock.PassiveClock
+	seedA, seedB maphash.Seed
+	shards       []shard
+	mask         uint64
+	perShard     int
+	stop         chan struct{}
+	done         chan struct{}
+	closeOnce    sync.Once
+}
+
+func newMemStore(maxEntries int, clk clock.PassiveClock, sweep time.Duration) *memStore {
+	if maxEntries <= 0 {
+		maxEntries = DefaultMaxEntries
+	}
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	n := numShards
+	for n > 1 && n > maxEntries {
+		n /= 2
+	}
+	m := &memStore{
+		clock: clk, seedA: maphash.MakeSeed(), seedB: maphash.MakeSeed(),
+		shards: make([]shard, n), mask: uint64(n - 1), perShard: maxEntries / n,
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	for i := range m.shards {
+		m.shards[i].m = make(map[memKey]int64)
+	}
+	track(m)
+	if sweep == 0 {
+		sweep = DefaultSweepInterval
+	}
+	if sweep > 0 {
+		go m.sweepEvery(sweep)
+	} else {
+		close(m.done)
+	}
+	return m
+}
+
+func (m *memStore) key(r *rule, v string) memKey {
+	return memKey{hi: maphash.String(m.seedA, v) ^ r.idA, lo: maphash.String(m.seedB, v) ^ r.idB}
+}
+
+// check counts the request against every slot's counter, all or nothing,
+// holding the locks of all the shards involved (taken in index order).
+func (m *memStore) check(slots []slot) Decision {
+	var orderBuf [maxInline]uint64
+	order := orderBuf[:0]
+	for i := range slots {
+		slots[i].key = m.key(slots[i].r, slots[i].value)
+		order = insertSorted(order, slots[i].key.hi&m.mask)
+	}
+	for _, i := range order {
+		m.shards[i].mu.Lock()
+	}
+	now := m.clock.Now().UnixNano()
+	admitted := m.charge(slots, now)
+	for _, i := range order {
+		m.shards[i].mu.Unlock()
+	}
+	d := decide(slots, now, admitted, nsParams, time.Nanosecond)
+	count(slots, &d)
+	return d
+}
+
+// charge reads every slot's TAT and, when none is over its limit, stores
+// the charged TATs. The caller holds the shards' locks.
+func (m *memStore) charge(slots []slot, now int64) bool {
+	admitted := true
+	for i := range slots {
+		s := &slots[i]
+		s.tat = m.shards[s.key.hi&m.mask].m[s.key]
+		if _, wait := s.r.ns.step(s.tat, now); wait > 0 {
+			admitted = false
+		}
+	}
+	if !admitted {
+		return false
+	}
+	for i := range slots {
+		s := &slots[i]
+		sh := &m.shards[s.key.hi&m.mask]
+		if s.tat == 0 && len(sh.m) >= m.perShard {
+			sh.evict(now)
+		}
+		s.tat, _ = s.r.ns.step(s.tat, now)
+		sh.m[s.key] = s.tat
+		sh.peak = max(sh.peak, len(sh.m))
+	}
+	return true
+}
+
+// evict makes room in a full shard: it looks at evictSample entries (Go
+// starts each map iteration at a random place) and drops the recovered
+// ones; when none had recovered, it drops the one with the smallest TAT,
+// the client closest to recovery.
+func (s *shard) evict(now int64) {
+	seen, dropped := 0, 0
+	victim, victimTAT := memKey{}, int64(math.MaxInt64)
+	for k, tat := range s.m {
+		if tat <= now {
+			delete(s.m, k)
+			dropped++
+		} else if tat < victimTAT {
+			victim, victimTAT = k, tat
+		}
+		if seen++; seen >= evictSample {
+			break
+		}
+	}
+	if dropped == 0 && victimTAT != math.MaxInt64 {
+		delete(s.m, victim)
+		evictionsTotal.Inc()
+	}
+}
+
+func insertSorted(s []uint64, v uint64) []uint64 {
+	i := 0
+	for i < len(s) && s[i] < v {
+		i++
+	}
+	if i < len(s) && s[i] == v {
+		return s
+	}
+	s = append(s, 0)
+	copy(s[i+1:], s[i:])
+	s[i] = v
+	return s
+}

@@ -1,0 +1,234 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keygate-dev/keygate/internal/record"
+	"github.com/keygate-dev/keygate/internal/testenv"
+)
+
+// redisServer is a real redis-server on a loopback port, without
+// persistence, stopped when the test ends.
+type redisServer struct {
+	tb   testing.TB
+	bin  string
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func startRedis(tb testing.TB) *redisServer {
+	tb.Helper()
+	s := &redisServer{tb: tb, bin: testenv.RequireBinary(tb, "redis-server"), port: freePort(tb), dir: tb.TempDir()}
+	s.start()
+	tb.Cleanup(s.stop)
+	return s
+}
+
+func freePort(tb testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (s *redisServer) url() string { return "redis://127.0.0.1:" + strconv.Itoa(s.port) }
+
+func (s *redisServer) start() {
+	s.tb.Helper()
+	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	if err := s.cmd.Start(); err != nil {
+		s.tb.Fatalf("starting redis-server: %v", err)
+	}
+	c := s.client()
+	defer c.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c.Ping(context.Background()).Err() == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("redis-server on port %d did not answer", s.port)
+		}
+	}
+}
+
+func (s *redisServer) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+func (s *redisServer) client() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(s.port)})
+}
+
+func newRedisLimiter(tb testing.TB, opts RedisOptions) *Limiter {
+	tb.Helper()
+	if t, ok := tb.(*testing.T); ok {
+		opts.Logger = testr.New(t)
+	}
+	l, err := NewRedis(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+func TestRedisTwoLimitersShareALimitExactly(t *testing.T) {
+	const limit = 50
+	srv := startRedis(t)
+	ls := []*Limiter{newRedisLimiter(t, RedisOptions{URL: srv.url()}), newRedisLimiter(t, RedisOptions{URL: srv.url()})}
+	p := mustCompile(t, "p", record.Rule{Name: "shared", Limit: limit, Period: time.Hour, By: "ip"})
+	req := &Request{Method: "GET", Path: "/", IP: "192.0.2.1"}
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 64 {
+		wg.Go(func() {
+			for range 4 {
+				d, err := ls[g%2].Check(context.Background(), BeforeAuth, []*Policy{p}, req)
+				switch {
+				case err != nil:
+					t.Error(err)
+				case d.Allowed:
+					admitted.Add(1)
+				case d.Rule == "shared" && d.RetryAfter > 0:
+					refused.Add(1)
+				default:
+					t.Errorf("refusal %+v", d)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if admitted.Load() != limit || refused.Load() != 256-limit {
+		t.Fatalf("admitted %d and refused %d of 256, want exactly %d admitted", admitted.Load(), refused.Load(), limit)
+	}
+	for _, l := range ls {
+		if l.FallbackActive() {
+			t.Fatal("a limiter fell back during the run")
+		}
+	}
+}
+
+func TestRedisAllOrNothingAndTTL(t *testing.T) {
+	srv := startRedis(t)
+	l := newRedisLimiter(t, RedisOptions{URL: srv.url()})
+	p := mustCompile(t, "p",
+		record.Rule{Name: "a", Limit: 1, Period: time.Minute, By: "ip", PathPrefixes: []string{"/a/"}},
+		record.Rule{Name: "b", Limit: 5, Period: time.Minute, By: "ip"},
+	)
+	ip := "198.51.100.7"
+	if d := check(t, l, BeforeAuth, []*Policy{p}, &Request{Path: "/a/x", IP: ip}); !d.Allowed || d.Rule != "a" {
+		t.Fatalf("first: %+v", d)
+	}
+	for range 3 {
+		d := check(t, l, BeforeAuth, []*Policy{p}, &Request{Path: "/a/x", IP: ip})
+		if d.Allowed || d.Rule != "a" || d.RetryAfterSeconds() != 60 {
+			t.Fatalf("refusal: %+v, want a with Retry-After 60", d)
+		}
+	}
+	if d := check(t, l, BeforeAuth, []*Policy{p}, &Request{Path: "/b", IP: ip}); !d.Allowed || d.Rule != "b" || d.Remaining != 3 {
+		t.Fatalf("b after refusals: %+v, want 3 left (refusals charged nothing)", d)
+	}
+	c := srv.client()
+	defer c.Close()
+	// b counted 2 of 5 per minute: it recovers fully in 24s, and so expires.
+	ttl, err := c.PTTL(context.Background(), redisKey(&p.rules[1], ip)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= 20*time.Second || ttl > 24*time.Second+time.Millisecond {
+		t.Fatalf("key TTL %s, want just under 24s", ttl)
+	}
+}
+
+func TestRedisRestartFallsBackLocallyAndRecovers(t *testing.T) {
+	srv := startRedis(t)
+	l := newRedisLimiter(t, RedisOptions{URL: srv.url(), ProbeInterval: 50 * time.Millisecond})
+	p := mustCompile(t, "p", record.Rule{Name: "r", Limit: 3, Period: time.Hour, By: "ip"})
+	req := &Request{Method: "GET", Path: "/", IP: "192.0.2.1"}
+	admitted := func(n int) int {
+		got := 0
+		for range n {
+			if check(t, l, BeforeAuth, []*Policy{p}, req).Allowed {
+				got++
+			}
+		}
+		return got
+	}
+	if got := admitted(5); got != 3 {
+		t.Fatalf("Redis admitted %d of 5, want 3", got)
+	}
+	errorsBefore := testutil.ToFloat64(redisErrorsTotal)
+	srv.stop()
+	// The local limiter takes over with its own count, and still limits.
+	if got := admitted(5); got != 3 {
+		t.Fatalf("the local fallback admitted %d of 5, want 3", got)
+	}
+	if !l.FallbackActive() || testutil.ToFloat64(redisFallbackActive) != 1 {
+		t.Fatal("fallback not reported active")
+	}
+	if testutil.ToFloat64(redisErrorsTotal) <= errorsBefore {
+		t.Fatal("the Redis error was not counted")
+	}
+	srv.start()
+	for deadline := time.Now().Add(10 * time.Second); l.FallbackActive(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the limiter did not switch back to Redis after its restart")
+		}
+	}
+	// The restarted Redis has no counts: its 3 come from Redis, and the key
+	// is there.
+	if got := admitted(5); got != 3 {
+		t.Fatalf("Redis after the restart admitted %d of 5, want 3", got)
+	}
+	c := srv.client()
+	defer c.Close()
+	if n, err := c.Exists(context.Background(), redisKey(&p.rules[0], req.IP)).Result(); err != nil || n != 1 {
+		t.Fatalf("the counter is not in the restarted Redis: %d, %v", n, err)
+	}
+}
+
+func TestRedisOnErrorDenyAndAllow(t *testing.T) {
+	url := "redis://127.0.0.1:" + strconv.Itoa(freePort(t)) // nothing listens
+	p := mustCompile(t, "p", record.Rule{Name: "r", Limit: 3, Period: time.Hour, By: "ip"})
+	req := &Request{Method: "GET", Path: "/", IP: "192.0.2.1"}
+
+	deny := newRedisLimiter(t, RedisOptions{URL: url, OnError: OnErrorDeny})
+	if _, err := deny.Check(context.Background(), BeforeAuth, []*Policy{p}, req); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("deny: error %v, want ErrUnavailable", err)
+	}
+	allow := newRedisLimiter(t, RedisOptions{URL: url, OnError: OnErrorAllow})
+	for range 5 {
+		if d := check(t, allow, BeforeAuth, []*Policy{p}, req); !d.Allowed || d.Counted {
+			t.Fatalf("allow: %+v, want admitted uncounted", d)
+		}
+	}
+}
+
+func TestNewRedisRejectsBadOptions(t *testing.T) {
+	if _, err := NewRedis(RedisOptions{URL: "http://localhost:6379"}); err == nil {
+		t.Error("accepted an http URL")
+	}
+	if _, err := NewRedis(RedisOptions{URL: "redis://localhost:6379", OnError: "panic"}); err == nil {
+		t.Error("accepted OnError panic")
+	}
+}
