@@ -143,7 +143,7 @@ func newHarness(t testing.TB, mutate ...func(*Config)) *harness {
 	ix.Apply(recordSecret(t, record.KindRateLimitPolicy, "rlp.acme.strict", strict))
 	lim := ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: clk, SweepInterval: -1})
 	t.Cleanup(func() { _ = lim.Close() })
-	cfg := Config{Index: ix, Verifier: ver, Limiter: lim, Clock: clk, Log: logr.Discard()}
+	cfg := Config{Index: ix, Verifier: ver, Limiter: lim, Clock: clk, TrustedHops: 1, Log: logr.Discard()}
 	for _, m := range mutate {
 		m(&cfg)
 	}

@@ -59,6 +59,9 @@ func parseOptions(raw string) *routeOptions {
 		o.err = fmt.Errorf("the check URL's query cannot be parsed: %w", err)
 		return o
 	}
+	// compat first, so that an error in another option is still shaped
+	// for nginx.
+	o.compat = len(q["compat"]) > 0 && q["compat"][0] == "nginx"
 	for name, vals := range q {
 		if len(vals) != 1 {
 			o.err = fmt.Errorf("option %q is given %d times; give it once", name, len(vals))

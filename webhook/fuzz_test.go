@@ -1,0 +1,103 @@
+package webhook
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzOriginal: any check URL and proxy headers parse without a panic, and
+// a parsed path is always absolute.
+func FuzzOriginal(f *testing.F) {
+	f.Add("/check?auth=jwt", "https://h/api/x?apiKey=k", "POST", "/y", "1.1.1.1, 2.2.2.2")
+	f.Add("/check;auth=none/a/../b", "", "", "", "")
+	f.Add("/check/%2e%2e/x", "//h", "", "?", ",,,")
+	f.Add("/check", "http://", "\x00", "%zz", "[::1]:80")
+	f.Fuzz(func(t *testing.T, target, origURL, method, fwdURI, xff string) {
+		if !strings.HasPrefix(target, "/check") {
+			target = "/check" + target
+		}
+		r, err := http.NewRequest(http.MethodGet, "http://keygate"+target, nil)
+		if err != nil {
+			return // not a URL net/http would deliver
+		}
+		r.RemoteAddr = "10.0.0.1:1"
+		r.Header["X-Original-Url"] = []string{origURL}
+		r.Header["X-Original-Method"] = []string{method}
+		r.Header["X-Forwarded-Uri"] = []string{fwdURI}
+		r.Header["X-Forwarded-For"] = []string{xff}
+		for _, mode := range []Proxy{ProxyAuto, ProxyNginx, ProxyTraefik, ProxyEnvoy} {
+			tg, err := checkTarget(r, mode)
+			if err != nil {
+				continue
+			}
+			o, err := readOriginal(r, mode, tg)
+			if err == nil && !strings.HasPrefix(o.path, "/") {
+				t.Fatalf("path %q is not absolute", o.path)
+			}
+			parseOptions(tg.opts)
+		}
+		if ip := clientIP(r, 2); ip == "" {
+			t.Fatal("no client IP")
+		}
+	})
+}
+
+// FuzzCheck drives the whole handler with fuzzed credentials in every
+// source: it must never panic, and never answer 5xx except by design.
+func FuzzCheck(f *testing.F) {
+	f.Add("", keySecret, "", "", "")
+	f.Add("auth=apikey", "", `{"_apiKey":"`+keySecret+`"}`, "apiKey="+keyUnknown, "")
+	f.Add("auth=jwt", "sk_", "{", "apiKey=%", "Bearer x.y.z")
+	f.Add("keyTypes=public&scopes=a", hexKey("pub_", 'F'), "\xff\xfe", "", "Basic abc")
+	h := newHarness(f)
+	f.Fuzz(func(t *testing.T, query, hdrKey, body, origQuery, authz string) {
+		r := httptest.NewRequest(http.MethodPost, "/check", strings.NewReader(body))
+		r.URL.RawQuery = query
+		if utf8.ValidString(hdrKey) {
+			r.Header["X-Api-Key"] = []string{hdrKey}
+		}
+		r.Header["Authorization"] = []string{authz}
+		r.Header["Cookie"] = []string{authz}
+		r.Header["X-Original-Url"] = []string{"https://h/p?" + origQuery}
+		r.Header["Origin"] = []string{hdrKey}
+		w := h.do(r)
+		if w.Code >= 500 && !strings.Contains(w.Body.String(), CodePolicyNotFound) {
+			t.Fatalf("5xx %d: %s", w.Code, w.Body)
+		}
+	})
+}
+
+// FuzzJSONBody: any body yields a key or nothing, without a panic.
+func FuzzJSONBody(f *testing.F) {
+	f.Add([]byte(`{"_apiKey":"sk_1"}`))
+	f.Add([]byte(`{"_apiKey":{"_apiKey":"x"}}`))
+	f.Add([]byte(`  {"_apiKey":"\u0000"`))
+	f.Add([]byte(`[{"_apiKey":"k"}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k := jsonKey(b)
+		if k != "" && !strings.Contains(string(b), `"_apiKey"`) {
+			t.Fatalf("key %q from a body without the field", k)
+		}
+	})
+}
+
+func TestOversizedHeadersAreRefusedByTheServer(t *testing.T) {
+	h := newHarness(t)
+	ts := httptest.NewUnstartedServer(h.srv.Handler())
+	ts.Config = newHTTPServer(h.srv.Handler())
+	ts.Start()
+	defer ts.Close()
+	r, _ := http.NewRequest(http.MethodGet, ts.URL+"/check", nil)
+	r.Header.Set("X-API-Key", strings.Repeat("a", 2*maxHeaderBytes))
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("status %d, want 431", resp.StatusCode)
+	}
+}

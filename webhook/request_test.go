@@ -1,0 +1,113 @@
+package webhook
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+func TestReadOriginal(t *testing.T) {
+	tests := []struct {
+		name     string
+		mode     Proxy
+		target   string
+		method   string
+		hdr      []string
+		want     original
+		wantOpts string
+		wantErr  bool
+	}{
+		{name: "nginx", target: "/check?auth=jwt", hdr: []string{"X-Original-URL", "https://api.acme.com/api/x?apiKey=k#f", "X-Original-Method", "POST"},
+			want: original{method: "POST", path: "/api/x", rawQuery: "apiKey=k", host: "api.acme.com"}, wantOpts: "auth=jwt"},
+		{name: "nginx wins over traefik", target: "/check", hdr: []string{"X-Original-URL", "http://h/a", "X-Forwarded-Uri", "/b"},
+			want: original{method: "GET", path: "/a", host: "h"}},
+		{name: "traefik", target: "/check?scopes=a", hdr: []string{"X-Forwarded-Uri", "/api/y?q=1", "X-Forwarded-Method", "DELETE", "X-Forwarded-Host", "api.acme.com"},
+			want: original{method: "DELETE", path: "/api/y", rawQuery: "q=1", host: "api.acme.com"}, wantOpts: "scopes=a"},
+		{name: "envoy: own method and path, query is the client's", target: "/check/api/z?apiKey=k&auth=none", method: "PUT",
+			want: original{method: "PUT", path: "/api/z", rawQuery: "apiKey=k&auth=none", host: "example.com"}},
+		{name: "envoy options segment", target: "/check;auth=jwt&scopes=a/api/z", method: "GET",
+			want: original{method: "GET", path: "/api/z", host: "example.com"}, wantOpts: "auth=jwt&scopes=a"},
+		{name: "envoy root", target: "/check/", want: original{method: "GET", path: "/", host: "example.com"}},
+		{name: "no headers", target: "/check", want: original{method: "GET", path: "/", host: "example.com"}},
+		{name: "encoded path is decoded", target: "/check", hdr: []string{"X-Original-URL", "https://h/api/%61uth//login/../x/"},
+			want: original{method: "GET", path: "/api/auth/x/", host: "h"}},
+		{name: "relative original URL", target: "/check", hdr: []string{"X-Original-URL", "/p?x"},
+			want: original{method: "GET", path: "/p", rawQuery: "x"}},
+		{name: "envoy path with a spoofed nginx header", target: "/check/api", hdr: []string{"X-Original-URL", "https://h/public"}, wantErr: true},
+		{name: "pinned traefik ignores X-Original-URL", mode: ProxyTraefik, target: "/check", hdr: []string{"X-Original-URL", "https://h/public", "X-Forwarded-Uri", "/api/auth/login"},
+			want: original{method: "GET", path: "/api/auth/login"}},
+		{name: "pinned nginx without its header", mode: ProxyNginx, target: "/check", wantErr: true},
+		{name: "pinned envoy", mode: ProxyEnvoy, target: "/check/a", hdr: []string{"X-Original-URL", "https://h/b"},
+			want: original{method: "GET", path: "/a", host: "example.com"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(orDefault(tc.method, http.MethodGet), tc.target, nil)
+			for i := 0; i+1 < len(tc.hdr); i += 2 {
+				r.Header.Set(tc.hdr[i], tc.hdr[i+1])
+			}
+			mode := tc.mode
+			if mode == "" {
+				mode = ProxyAuto
+			}
+			tg, err := checkTarget(r, mode)
+			var got original
+			if err == nil {
+				got, err = readOriginal(r, mode, tg)
+			}
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			if got != tc.want || tg.opts != tc.wantOpts {
+				t.Fatalf("got %+v opts %q, want %+v opts %q", got, tg.opts, tc.want, tc.wantOpts)
+			}
+		})
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	tests := []struct {
+		name string
+		hops int
+		xff  []string
+		want string
+	}{
+		{"no header: peer", 1, nil, "10.0.0.1"},
+		{"one hop: rightmost", 1, []string{"1.1.1.1, 2.2.2.2"}, "2.2.2.2"},
+		{"client-added entries are ignored", 1, []string{"6.6.6.6, 7.7.7.7, 9.9.9.9"}, "9.9.9.9"},
+		{"two hops", 2, []string{"6.6.6.6, 1.1.1.1, 10.1.1.1"}, "1.1.1.1"},
+		{"lines are one list", 2, []string{"6.6.6.6, 1.1.1.1", "10.1.1.1"}, "1.1.1.1"},
+		{"shorter than hops: peer", 3, []string{"1.1.1.1, 2.2.2.2"}, "10.0.0.1"},
+		{"not an IP: peer", 1, []string{"1.1.1.1, garbage"}, "10.0.0.1"},
+		{"ipv6", 1, []string{"2001:db8::1"}, "2001:db8::1"},
+		{"ip:port", 1, []string{"1.2.3.4:5678"}, "1.2.3.4"},
+		{"empty entries skipped", 1, []string{"1.1.1.1,, ", ""}, "1.1.1.1"},
+		{"hops 0: peer", 0, []string{"1.1.1.1"}, "10.0.0.1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/check", nil)
+			r.RemoteAddr = "10.0.0.1:1234"
+			r.Header["X-Forwarded-For"] = tc.xff
+			if got := clientIP(r, tc.hops); got != tc.want {
+				t.Fatalf("clientIP = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOptionsCacheIsBounded(t *testing.T) {
+	c := newOptionsCache(4)
+	for i := 0; i < 100; i++ {
+		c.get("scopes=s" + string(rune('a'+i%26)) + string(rune('a'+i/26)))
+	}
+	if len(c.m) > 4 {
+		t.Fatalf("cache grew to %d", len(c.m))
+	}
+	if o := c.get("auth=jwt"); o.err != nil || o.auth != AuthJWT {
+		t.Fatalf("uncached parse: %+v", o)
+	}
+}
