@@ -1,0 +1,194 @@
+package e2e_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
+	"github.com/keygate-dev/keygate/internal/devenv"
+	"github.com/keygate-dev/keygate/internal/testenv"
+)
+
+// stack is the API server with keygate running against it.
+type stack struct {
+	env     *testenv.Env
+	keygate *devenv.Keygate
+	authURL string // http://127.0.0.1:port of the auth server
+	hmac    []byte
+	dir     string
+}
+
+func startStack() (*stack, error) {
+	// RBAC on, so that an auth server without permissions can be shown
+	// never to become ready (the admin client is system:masters).
+	env, err := testenv.New(testenv.Options{RBAC: true})
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{env: env}
+	if err := s.startKeygate(); err != nil {
+		_ = s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *stack) startKeygate() error {
+	ctx := context.Background()
+	var err error
+	if s.dir, err = os.MkdirTemp("", "keygate-e2e-"); err != nil {
+		return err
+	}
+	if s.hmac, err = devenv.EnsureHMACSecret(ctx, s.env.Client, testenv.Namespace); err != nil {
+		return err
+	}
+	jwtPath := filepath.Join(s.dir, "jwt.yaml")
+	if err := devenv.WriteJWTConfig(jwtPath, devenv.DevJWTConfig()); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	s.authURL = "http://" + l.Addr().String()
+	s.keygate, err = devenv.StartKeygate(ctx, devenv.KeygateOptions{
+		Config: s.env.Config, Listener: l, JWTConfigPath: jwtPath, Log: logr.Discard(),
+	})
+	if err != nil {
+		return err
+	}
+	return waitReady(s.authURL, 60*time.Second)
+}
+
+func (s *stack) stop() error {
+	var errs []error
+	if s.keygate != nil {
+		errs = append(errs, s.keygate.Stop())
+	}
+	errs = append(errs, s.env.Stop())
+	if s.dir != "" {
+		_ = os.RemoveAll(s.dir)
+	}
+	return errors.Join(errs...)
+}
+
+// waitReady polls /readyz of an auth server.
+func waitReady(base string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("auth server at %s not ready after %s", base, timeout)
+}
+
+// namespace creates a namespace for one scenario.
+func (s *stack) namespace(t *testing.T, name string) string {
+	t.Helper()
+	if err := s.env.CreateNamespace(name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// generatedKey creates a generated ApiKey and returns it with its
+// plaintext, read from its delivery Secret once the auth server accepts it.
+func (s *stack) generatedKey(t *testing.T, ns, name string, spec keygatev1alpha1.ApiKeySpec) (*keygatev1alpha1.ApiKey, string) {
+	t.Helper()
+	ak := &keygatev1alpha1.ApiKey{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec}
+	if err := s.env.Client.Create(context.Background(), ak); err != nil {
+		t.Fatal(err)
+	}
+	key := s.waitDelivered(t, ns, name, "")
+	s.waitAccepted(t, key, spec.AllowedOrigins)
+	return ak, key
+}
+
+// waitDelivered waits until the delivery Secret holds a key other than
+// old, and returns it.
+func (s *stack) waitDelivered(t *testing.T, ns, name, old string) string {
+	t.Helper()
+	var key string
+	eventually(t, 20*time.Second, "key of ApiKey "+ns+"/"+name+" delivered", func() bool {
+		var sec corev1.Secret
+		if err := s.env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &sec); err != nil {
+			return false
+		}
+		key = string(sec.Data["apiKey"])
+		return key != "" && key != old
+	})
+	return key
+}
+
+// waitAccepted waits until the auth server admits a key on a direct check.
+func (s *stack) waitAccepted(t *testing.T, key string, origins []string) {
+	t.Helper()
+	eventually(t, 10*time.Second, "key accepted by the auth server", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, s.authURL+"/check?keyTypes=secret,public", nil)
+		req.Header.Set("X-API-Key", key)
+		if len(origins) > 0 {
+			req.Header.Set("Origin", origins[0])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// waitPolicy waits until the auth server has loaded a RateLimitPolicy: a
+// check naming it no longer answers POLICY_NOT_FOUND.
+func (s *stack) waitPolicy(t *testing.T, p *keygatev1alpha1.RateLimitPolicy) {
+	t.Helper()
+	if err := s.env.Client.Create(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "policy loaded", func() bool {
+		resp, err := http.Get(s.authURL + "/check?auth=none&policy=" + p.Namespace + "/" + p.Name)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode != http.StatusInternalServerError
+	})
+}
+
+// impersonating returns a rest config acting as a user with no
+// permissions at all.
+func (s *stack) impersonating(user string) *rest.Config {
+	cfg := rest.CopyConfig(s.env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	return cfg
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
