@@ -1,14 +1,90 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/keygate-dev/keygate/webhook"
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
 
-func runAuthServer(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("auth-server", "Runs the auth server: answers /check for ingress proxies.", stderr)
+// authServerFlags are the flags of keygate auth-server.
+type authServerFlags struct {
+	opts        webhook.Options
+	proxy       string
+	metricsAddr string
+	verbose     bool
+}
+
+func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, error) {
+	fs := newFlagSet("auth-server", "Runs the auth server: answers /check for ingress proxies from the compiled Secrets.\n"+
+		"/check, /healthz, /readyz and /metrics are all served on --addr.", stderr)
+	f := &authServerFlags{}
+	fs.StringVar(&f.opts.Namespace, "namespace", "keygate-system", "keygate's namespace: record Secrets, JWT HMAC Secrets and the revocation list are read here only")
+	fs.StringVar(&f.opts.Addr, "addr", ":8080", "address of /check, /healthz, /readyz and /metrics")
+	fs.StringVar(&f.metricsAddr, "metrics-bind-address", "0", "extra address for controller-runtime's metrics server (0: off; metrics are on --addr at /metrics)")
+	fs.StringVar(&f.opts.JWTConfigPath, "jwt-config", "", "JWT issuers' YAML config file, reloaded when it changes (empty: no issuer, every token is refused)")
+	fs.StringVar(&f.opts.RedisURL, "redis-url", "", "redis:// URL for rate-limit counters shared by every replica (empty: counters in memory)")
+	fs.StringVar(&f.opts.RedisOnError, "redis-on-error", ratelimit.OnErrorLocal, "while Redis is unreachable: local (count in memory), deny (503) or allow")
+	fs.IntVar(&f.opts.TrustedHops, "trusted-hops", 1, "proxies in front of the auth server that append to X-Forwarded-For; the client IP is that many entries from the right (0: the TCP peer)")
+	fs.Int64Var(&f.opts.MaxBodyBytes, "max-body-bytes", webhook.DefaultMaxBodyBytes, "largest forwarded body read to find _apiKey (negative: never read bodies)")
+	fs.StringVar(&f.proxy, "proxy", string(webhook.ProxyAuto), "which proxy's headers carry the original request: auto, nginx, traefik or envoy")
+	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
+	config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if f.opts.TrustedHops < 0 {
+		return nil, fmt.Errorf("--trusted-hops must be 0 or more, not %d", f.opts.TrustedHops)
+	}
+	p, err := webhook.ParseProxy(f.proxy)
+	if err != nil {
+		return nil, fmt.Errorf("--proxy: %w", err)
+	}
+	f.opts.Proxy = p
+	return f, nil
+}
+
+func runAuthServer(args []string, stdout, stderr io.Writer) error {
+	f, err := parseAuthServerFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	return errors.New("not implemented yet")
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.Level(-1)
+	}
+	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})))
+	cfg, err := config.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:         scheme,
+		Cache:          webhook.CacheOptions(f.opts.Namespace),
+		Metrics:        metricsserver.Options{BindAddress: f.metricsAddr},
+		LeaderElection: false, // every replica answers checks
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := webhook.Setup(mgr, f.opts); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
 }
