@@ -29,6 +29,7 @@ type ApiKeyReconciler struct {
 	// before a new key is issued.
 	APIReader client.Reader
 	Options   Options
+	memo      statusMemo
 }
 
 // akRun is one reconcile of one ApiKey: what was read, and what is true
@@ -71,6 +72,7 @@ func (r *ApiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading ApiKey %s: %w", req.NamespacedName, err)
 		}
+		r.memo.forget(req.NamespacedName)
 		deleted, err := deleteRecord(ctx, r.Client, r.Options, record.KindAPIKey, req.NamespacedName)
 		if deleted {
 			logf.FromContext(ctx).Info("deleted the record of a deleted ApiKey")

@@ -31,8 +31,8 @@ type crashStep struct {
 }
 
 var crashScript = []crashStep{
-	{at: 0},                                      // issue
-	{at: time.Hour},                              // scheduled rotation
+	{at: 0},         // issue
+	{at: time.Hour}, // scheduled rotation
 	{at: time.Hour + time.Minute, rotate: "now"}, // rotation on request, first key in grace
 	{at: time.Hour + 11*time.Minute},             // first key's grace over: prune
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
 	"github.com/keygate-dev/keygate/internal/record"
@@ -25,7 +26,8 @@ func (r *ApiKeyReconciler) finish(ctx context.Context, run *akRun, err error) (c
 	}
 	ak := run.in.APIKey
 	st := apiKeyStatus(run, err)
-	if !equality.Semantic.DeepEqual(ak.Status, st) {
+	key := client.ObjectKeyFromObject(ak)
+	if !equality.Semantic.DeepEqual(ak.Status, st) && !r.memo.written(key, ak.UID, st) {
 		updated := ak.DeepCopy()
 		updated.Status = st
 		if uerr := r.Client.Status().Update(ctx, updated); uerr != nil {
@@ -37,16 +39,26 @@ func (r *ApiKeyReconciler) finish(ctx context.Context, run *akRun, err error) (c
 			}
 			return ctrl.Result{}, fmt.Errorf("writing ApiKey status: %w", uerr)
 		}
+		r.memo.remember(key, ak.UID, st)
 		r.transitionEvents(ak, ak.Status, st)
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	var res ctrl.Result
 	if wake := nextWake(ak, run.current, run.compiled, run.in.Now); !wake.IsZero() {
-		return ctrl.Result{RequeueAfter: wake.Sub(run.in.Now)}, nil
+		res.RequeueAfter = wake.Sub(run.in.Now)
 	}
-	return ctrl.Result{}, nil
+	if run.conflict && (res.RequeueAfter == 0 || res.RequeueAfter > conflictRecheck) {
+		// The conflicting Secret is not keygate's, so it is not in the
+		// cache and its deletion brings no event: look again later.
+		res.RequeueAfter = conflictRecheck
+	}
+	return res, nil
 }
+
+// conflictRecheck is how often an ApiKey in SecretConflict looks again.
+const conflictRecheck = time.Minute
 
 func isRace(err error) bool {
 	return err != nil && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err))

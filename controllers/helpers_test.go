@@ -99,8 +99,12 @@ func readState(t testing.TB, ak *keygatev1alpha1.ApiKey) state {
 	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ak), st.ak); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
+	name := deliverySecretName(ak)
+	if st.ak.UID != "" {
+		name = deliverySecretName(st.ak)
+	}
 	var err error
-	if st.delivery, err = getSecret(ctx, env.Client, types.NamespacedName{Namespace: ak.Namespace, Name: deliverySecretName(ak)}); err != nil {
+	if st.delivery, err = getSecret(ctx, env.Client, types.NamespacedName{Namespace: ak.Namespace, Name: name}); err != nil {
 		t.Fatal(err)
 	}
 	if st.delivery != nil {

@@ -27,6 +27,7 @@ type RateLimitPolicyReconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
 	Client  client.Client
 	Options Options
+	memo    statusMemo
 }
 
 // SetupWithManager watches RateLimitPolicies (not their status) and their
@@ -49,6 +50,7 @@ func (r *RateLimitPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading RateLimitPolicy %s: %w", req.NamespacedName, err)
 		}
+		r.memo.forget(req.NamespacedName)
 		deleted, err := deleteRecord(ctx, r.Client, r.Options, record.KindRateLimitPolicy, req.NamespacedName)
 		if deleted {
 			logf.FromContext(ctx).Info("deleted the record of a deleted RateLimitPolicy")
@@ -74,17 +76,26 @@ func (r *RateLimitPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		cond.Message = "Writing the compiled Secret failed; keygate retries. Details in the controller's log."
 	}
 	meta.SetStatusCondition(&st.Conditions, cond)
-	if !equality.Semantic.DeepEqual(p.Status, st) {
-		updated := p.DeepCopy()
-		updated.Status = st
-		if uerr := r.Client.Status().Update(ctx, updated); uerr != nil && err == nil {
-			if isRace(uerr) {
-				return requeueOnConflict(ctx, uerr)
-			}
-			return ctrl.Result{}, fmt.Errorf("writing RateLimitPolicy status: %w", uerr)
-		}
+	if serr := r.writeStatus(ctx, p, st); serr != nil && err == nil {
+		return requeueOnConflict(ctx, serr)
 	}
 	return ctrl.Result{}, err
+}
+
+// writeStatus writes st when it differs from the policy's status and from
+// the last status written.
+func (r *RateLimitPolicyReconciler) writeStatus(ctx context.Context, p *keygatev1alpha1.RateLimitPolicy, st keygatev1alpha1.RateLimitPolicyStatus) error {
+	key := client.ObjectKeyFromObject(p)
+	if equality.Semantic.DeepEqual(p.Status, st) || r.memo.written(key, p.UID, st) {
+		return nil
+	}
+	updated := p.DeepCopy()
+	updated.Status = st
+	if err := r.Client.Status().Update(ctx, updated); err != nil {
+		return fmt.Errorf("writing RateLimitPolicy status: %w", err)
+	}
+	r.memo.remember(key, p.UID, st)
+	return nil
 }
 
 // compilePolicy is the record of a policy: periods as durations, methods as
