@@ -77,3 +77,23 @@ func BenchmarkCheckRedis3Rules(b *testing.B) {
 		b.Fatal("the benchmark fell back to memory")
 	}
 }
+
+// BenchmarkCheckRedis3RulesSerial is one caller waiting for each check: the
+// latency of a check, where the parallel benchmark gives the throughput.
+func BenchmarkCheckRedis3RulesSerial(b *testing.B) {
+	srv := startRedis(b)
+	for _, mode := range []struct {
+		name string
+		off  bool
+	}{{"autopipeline", false}, {"plain", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			l := newRedisLimiter(b, RedisOptions{URL: srv.url(), NoAutoPipeline: mode.off})
+			ps, req, ctx := benchPolicy(b), benchRequest(), context.Background()
+			for b.Loop() {
+				if d, err := l.Check(ctx, BeforeAuth, ps, req); err != nil || !d.Allowed {
+					b.Fatalf("%+v %v", d, err)
+				}
+			}
+		})
+	}
+}

@@ -67,7 +67,10 @@
 // (TIME), and stores each TAT with an expiry at its full recovery, so keys
 // disappear on their own. Keys are "keygate:rl:v1:<namespace>/<policy>:
 // <rule>:" and a SHA-256 prefix of the counted value. All keygate replicas
-// share the counts. Only a single Redis server (or a primary) is supported,
+// share the counts. Concurrent checks are batched into pipelines by
+// go-redis's autopipeliner (each check is still one EVALSHA, sharing a
+// write with others); RedisOptions.NoAutoPipeline turns that off. Only a
+// single Redis server (or a primary) is supported,
 // not Redis Cluster: one script touches several keys.
 //
 // When Redis fails, OnError decides: "local" (the default) counts in this

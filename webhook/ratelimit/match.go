@@ -92,6 +92,7 @@ type slot struct {
 	r     *rule
 	value string
 	key   memKey
+	shard uint64
 	tat   int64 // the rule's TAT after the check, in the backend's unit
 }
 

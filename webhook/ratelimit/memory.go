@@ -53,6 +53,8 @@ type shard struct {
 // perShard entries each.
 type memStore struct {
 	clock        clock.PassiveClock
+	base         time.Time // the clock's time at creation
+	baseUnix     int64
 	seedA, seedB maphash.Seed
 	shards       []shard
 	mask         uint64
@@ -74,10 +76,11 @@ func newMemStore(maxEntries int, clk clock.PassiveClock, sweep time.Duration) *m
 		n /= 2
 	}
 	m := &memStore{
-		clock: clk, seedA: maphash.MakeSeed(), seedB: maphash.MakeSeed(),
+		clock: clk, base: clk.Now(), seedA: maphash.MakeSeed(), seedB: maphash.MakeSeed(),
 		shards: make([]shard, n), mask: uint64(n - 1), perShard: maxEntries / n,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	m.baseUnix = m.base.UnixNano()
 	for i := range m.shards {
 		m.shards[i].m = make(map[memKey]int64)
 	}
@@ -93,23 +96,40 @@ func newMemStore(maxEntries int, clk clock.PassiveClock, sweep time.Duration) *m
 	return m
 }
 
-func (m *memStore) key(r *rule, v string) memKey {
-	return memKey{hi: maphash.String(m.seedA, v) ^ r.idA, lo: maphash.String(m.seedB, v) ^ r.idB}
+// hashKeys sets every slot's key and shard. The shard comes from the
+// value alone, so the rules counting one client share one lock; rules that
+// count the same value (ip rules) hash it once.
+func (m *memStore) hashKeys(slots []slot) {
+	var ha, hb uint64
+	for i := range slots {
+		s := &slots[i]
+		if i == 0 || s.value != slots[i-1].value {
+			ha, hb = maphash.String(m.seedA, s.value), maphash.String(m.seedB, s.value)
+		}
+		s.key = memKey{hi: ha ^ s.r.idA, lo: hb ^ s.r.idB}
+		s.shard = ha & m.mask
+	}
+}
+
+// now returns the time in Unix nanoseconds. It goes through Since, which
+// reads only the monotonic clock (one clock read, not two as Now).
+func (m *memStore) now() int64 {
+	return m.baseUnix + int64(m.clock.Since(m.base))
 }
 
 // check counts the request against every slot's counter, all or nothing,
 // holding the locks of all the shards involved (taken in index order).
 func (m *memStore) check(slots []slot) Decision {
+	m.hashKeys(slots)
 	var orderBuf [maxInline]uint64
 	order := orderBuf[:0]
 	for i := range slots {
-		slots[i].key = m.key(slots[i].r, slots[i].value)
-		order = insertSorted(order, slots[i].key.hi&m.mask)
+		order = insertSorted(order, slots[i].shard)
 	}
 	for _, i := range order {
 		m.shards[i].mu.Lock()
 	}
-	now := m.clock.Now().UnixNano()
+	now := m.now()
 	admitted := m.charge(slots, now)
 	for _, i := range order {
 		m.shards[i].mu.Unlock()
@@ -125,7 +145,7 @@ func (m *memStore) charge(slots []slot, now int64) bool {
 	admitted := true
 	for i := range slots {
 		s := &slots[i]
-		s.tat = m.shards[s.key.hi&m.mask].m[s.key]
+		s.tat = m.shards[s.shard].m[s.key]
 		if _, wait := s.r.ns.step(s.tat, now); wait > 0 {
 			admitted = false
 		}
@@ -135,7 +155,7 @@ func (m *memStore) charge(slots []slot, now int64) bool {
 	}
 	for i := range slots {
 		s := &slots[i]
-		sh := &m.shards[s.key.hi&m.mask]
+		sh := &m.shards[s.shard]
 		if s.tat == 0 && len(sh.m) >= m.perShard {
 			sh.evict(now)
 		}

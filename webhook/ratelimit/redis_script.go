@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,7 +46,13 @@ return out
 // in the clear.
 func redisKey(r *rule, value string) string {
 	sum := sha256.Sum256([]byte(value))
-	return r.redisPrefix + hex.EncodeToString(sum[:16])
+	var hexSum [32]byte
+	hex.Encode(hexSum[:], sum[:16])
+	var b strings.Builder
+	b.Grow(len(r.redisPrefix) + len(hexSum))
+	b.WriteString(r.redisPrefix)
+	b.Write(hexSum[:])
+	return b.String()
 }
 
 // scriptArgs builds the script's KEYS and ARGV for the slots.
@@ -55,7 +62,7 @@ func scriptArgs(slots []slot) (keys []string, args []any) {
 	for i := range slots {
 		r := slots[i].r
 		keys[i] = redisKey(r, slots[i].value)
-		args = append(args, r.us.interval, r.us.capacity)
+		args = append(args, r.usArgs[:]...)
 	}
 	return keys, args
 }

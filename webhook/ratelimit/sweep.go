@@ -25,7 +25,7 @@ func (m *memStore) sweep() {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		now := m.clock.Now().UnixNano()
+		now := m.now()
 		for k, tat := range s.m {
 			if tat <= now {
 				delete(s.m, k)
