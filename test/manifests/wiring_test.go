@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/keygate-dev/keygate/webhook/jwtauth"
 )
 
 // TestDefaultWiring checks what the API server cannot: that the pieces of
@@ -104,8 +106,8 @@ func checkJWTMount(t *testing.T, objs []*unstructuredT, auth *unstructuredT, arg
 		t.Fatalf("no ConfigMap volume is mounted at %s", dir)
 	}
 	cm := find(t, objs, "ConfigMap", cmName)
-	if str(cm, "data", file) == "" {
-		t.Errorf("ConfigMap %s has no data key %s for --jwt-config=%s", cmName, file, path)
+	if _, err := jwtauth.ParseConfig([]byte(str(cm, "data", file))); err != nil {
+		t.Errorf("ConfigMap %s, data key %s (--jwt-config=%s): %v", cmName, file, path, err)
 	}
 }
 
