@@ -45,8 +45,13 @@ const (
 type shard struct {
 	mu   sync.Mutex
 	m    map[memKey]int64
-	peak int
-	_    [40]byte
+	peak int // most entries since the map was made
+	// inserts counts new keys since the map was made: Go maps keep the
+	// room of deleted entries, so a shard under churn (a flood at the
+	// bound) is copied into a fresh map every perShard inserts, which
+	// keeps its memory bounded at an amortized cost of one copy per insert.
+	inserts int
+	_       [32]byte
 }
 
 // memStore holds GCRA counters in memory, in lock-striped shards of at most
@@ -156,14 +161,30 @@ func (m *memStore) charge(slots []slot, now int64) bool {
 	for i := range slots {
 		s := &slots[i]
 		sh := &m.shards[s.shard]
-		if s.tat == 0 && len(sh.m) >= m.perShard {
+		isNew := s.tat == 0
+		if isNew && len(sh.m) >= m.perShard {
 			sh.evict(now)
 		}
 		s.tat, _ = s.r.ns.step(s.tat, now)
 		sh.m[s.key] = s.tat
 		sh.peak = max(sh.peak, len(sh.m))
+		if isNew {
+			if sh.inserts++; sh.inserts >= m.perShard {
+				sh.remake()
+			}
+		}
 	}
 	return true
+}
+
+// remake copies the shard's entries into a fresh map, giving back the
+// room of deleted ones.
+func (s *shard) remake() {
+	fresh := make(map[memKey]int64, len(s.m))
+	for k, tat := range s.m {
+		fresh[k] = tat
+	}
+	s.m, s.peak, s.inserts = fresh, len(fresh), 0
 }
 
 // evict makes room in a full shard: it looks at evictSample entries (Go

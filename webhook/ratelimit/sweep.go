@@ -32,11 +32,7 @@ func (m *memStore) sweep() {
 			}
 		}
 		if s.peak > 1024 && len(s.m) < s.peak/4 {
-			fresh := make(map[memKey]int64, len(s.m))
-			for k, tat := range s.m {
-				fresh[k] = tat
-			}
-			s.m, s.peak = fresh, len(fresh)
+			s.remake()
 		}
 		s.mu.Unlock()
 	}
