@@ -81,9 +81,7 @@ func (s *redisServer) client() *redis.Client {
 
 func newRedisLimiter(tb testing.TB, opts RedisOptions) *Limiter {
 	tb.Helper()
-	if t, ok := tb.(*testing.T); ok {
-		opts.Logger = testr.New(t)
-	}
+	opts.Logger = testr.NewWithInterface(tb, testr.Options{})
 	l, err := NewRedis(opts)
 	if err != nil {
 		tb.Fatal(err)
