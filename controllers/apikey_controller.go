@@ -115,11 +115,20 @@ func (r *ApiKeyReconciler) gather(ctx context.Context, c client.Reader, ak *keyg
 	return run, nil
 }
 
-// confirm re-reads the ApiKey, its delivery Secret and its record from the
-// API server. It runs only before a decision that changes which key is
-// current, so that a cache lagging behind the controller's own writes never
-// causes a rotation nobody asked for.
+// confirm re-reads from the API server what a decision that changes the
+// current key depends on, so that a cache lagging behind the controller's
+// own writes never causes a rotation nobody asked for. For an ApiKey the
+// cache shows no trace of (neither record nor delivery Secret), only the
+// delivery Secret is read, to find a Secret keygate does not own (it is not
+// in the label-selected cache); if the cache is merely behind, the create
+// of the record fails instead.
 func (r *ApiKeyReconciler) confirm(ctx context.Context, run *akRun) (*akRun, error) {
+	if run.recordSecret == nil && run.in.Delivery == nil {
+		key := types.NamespacedName{Namespace: run.in.APIKey.Namespace, Name: deliverySecretName(run.in.APIKey)}
+		s, err := getSecret(ctx, r.APIReader, key)
+		run.in.Delivery = s
+		return run, err
+	}
 	ak := &keygatev1alpha1.ApiKey{}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(run.in.APIKey), ak); err != nil {
 		return run, fmt.Errorf("reading ApiKey %s: %w", client.ObjectKeyFromObject(run.in.APIKey), err)
@@ -169,7 +178,7 @@ func (r *ApiKeyReconciler) compileGitOps(ctx context.Context, run *akRun) error 
 func (r *ApiKeyReconciler) pruneDeliveries(ctx context.Context, run *akRun) error {
 	ak := run.in.APIKey
 	var list corev1.SecretList
-	if err := r.Client.List(ctx, &list, client.InNamespace(ak.Namespace), client.MatchingLabels{LabelDelivery: record.KindAPIKey}); err != nil {
+	if err := r.Client.List(ctx, &list, client.InNamespace(ak.Namespace), client.MatchingLabels{LabelDelivery: string(ak.UID)}); err != nil {
 		return fmt.Errorf("listing delivery Secrets: %w", err)
 	}
 	for i := range list.Items {

@@ -17,9 +17,10 @@ import (
 const (
 	// DeliveryDataKey is the data key of the plaintext key.
 	DeliveryDataKey = "apiKey"
-	// LabelDelivery marks a delivery Secret; its value is the owner's kind
-	// (apikey), and the controller owner reference names the owner.
-	LabelDelivery = "keygate.dev/delivery"
+	// LabelDelivery marks a delivery Secret; its value is the UID of the
+	// ApiKey that controls it, so the Secrets of one ApiKey are found by a
+	// label lookup rather than by scanning a namespace.
+	LabelDelivery = "keygate.dev/delivery-for"
 	// AnnotationIssuedAt is when the delivered key was made (RFC 3339).
 	AnnotationIssuedAt = "keygate.dev/issued-at"
 	// AnnotationRotateHandled is the last keygate.dev/rotate value acted on.
@@ -88,7 +89,7 @@ func deliverySecret(existing *corev1.Secret, ak *keygatev1alpha1.ApiKey, d deliv
 		s.Labels = map[string]string{}
 	}
 	s.Labels[record.LabelManagedBy] = record.ManagedByValue
-	s.Labels[LabelDelivery] = record.KindAPIKey
+	s.Labels[LabelDelivery] = string(ak.UID)
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}

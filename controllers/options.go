@@ -19,7 +19,7 @@ const DefaultNamespace = "keygate-system"
 
 // DefaultMaxConcurrentReconciles is how many objects of each kind are
 // reconciled at once; the work is API round trips, not CPU.
-const DefaultMaxConcurrentReconciles = 4
+const DefaultMaxConcurrentReconciles = 8
 
 // Options configure the controllers.
 type Options struct {
