@@ -1,10 +1,10 @@
 package jwtauth
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -38,13 +38,13 @@ type IssuerConfig struct {
 	// JSON Web Key Set.
 	JWKSURL string `json:"jwksURL,omitempty"`
 	// JWKSRefreshInterval: how often the JWKS is fetched again. Default 10m.
-	JWKSRefreshInterval *metav1.Duration `json:"jwksRefreshInterval,omitempty"`
+	JWKSRefreshInterval *Duration `json:"jwksRefreshInterval,omitempty"`
 	// JWKSMinRefetchInterval: a token with an unknown kid triggers a fetch at
 	// most once per this interval. Default 30s.
-	JWKSMinRefetchInterval *metav1.Duration `json:"jwksMinRefetchInterval,omitempty"`
+	JWKSMinRefetchInterval *Duration `json:"jwksMinRefetchInterval,omitempty"`
 
 	// Leeway allowed on exp, nbf and iat for clock skew. Default 0, max 5m.
-	Leeway *metav1.Duration `json:"leeway,omitempty"`
+	Leeway *Duration `json:"leeway,omitempty"`
 	// SubjectClaim names the claim that holds the subject. Default "sub".
 	SubjectClaim string `json:"subjectClaim,omitempty"`
 	// ScopesClaim names the claim that holds the scopes, a space-separated
@@ -72,6 +72,32 @@ type RevocationConfig struct {
 	SecretRef    *KeyRef `json:"secretRef,omitempty"`
 	ConfigMapRef *KeyRef `json:"configMapRef,omitempty"`
 }
+
+// Duration is a Go duration written as a string ("30s", "10m"). A value
+// that does not parse is reported by validation with its field path.
+type Duration struct {
+	time.Duration
+	invalid string
+}
+
+// UnmarshalJSON reads a duration string; parse errors are kept for
+// validation, which names the field.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string like \"30s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.invalid = s
+		return nil
+	}
+	d.Duration, d.invalid = v, ""
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
 // Defaults of the optional fields.
 const (
@@ -119,10 +145,10 @@ func (c *Config) setDefaults() {
 			is.HMACSecretRef.Key = DefaultHMACKey
 		}
 		if is.JWKSURL != "" && is.JWKSRefreshInterval == nil {
-			is.JWKSRefreshInterval = &metav1.Duration{Duration: DefaultJWKSRefreshInterval}
+			is.JWKSRefreshInterval = &Duration{Duration: DefaultJWKSRefreshInterval}
 		}
 		if is.JWKSURL != "" && is.JWKSMinRefetchInterval == nil {
-			is.JWKSMinRefetchInterval = &metav1.Duration{Duration: DefaultJWKSMinRefetchInterval}
+			is.JWKSMinRefetchInterval = &Duration{Duration: DefaultJWKSMinRefetchInterval}
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -151,9 +150,12 @@ func validateJWKSURL(p *field.Path, raw string) field.ErrorList {
 	return nil
 }
 
-func validateDuration(p *field.Path, d *metav1.Duration, lo, hi time.Duration) field.ErrorList {
+func validateDuration(p *field.Path, d *Duration, lo, hi time.Duration) field.ErrorList {
 	if d == nil {
 		return nil
+	}
+	if d.invalid != "" {
+		return field.ErrorList{field.Invalid(p, d.invalid, "not a duration: write it like 30s, 10m or 1h")}
 	}
 	if d.Duration < lo || (hi > 0 && d.Duration > hi) {
 		msg := "must be at least " + lo.String()
