@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keygate-dev/keygate/webhook/jwtauth"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
 
@@ -124,6 +125,9 @@ func (s *Server) keyIdentity(r *http.Request, key string, o *routeOptions) (iden
 }
 
 func (s *Server) tokenIdentity(ctx context.Context, tok string, o *routeOptions) (identity, *refusal) {
+	if s.cfg.Verifier == nil {
+		return identity{method: methodJWT}, tokenRefusal(jwtauth.ErrNotConfigured)
+	}
 	id, rf := decideToken(ctx, s.cfg.Verifier, tok, o)
 	return identity{method: methodJWT, jwt: id}, rf
 }

@@ -1,0 +1,127 @@
+// Command benchserver serves, for hack/bench.sh, keygate's /check handler
+// with an index of API keys, and beside it the floor: a minimal net/http
+// handler that only looks the X-API-Key header up by SHA-256 in a map. Both
+// use the same http.Server settings. It prints one line, "key=<key>", when
+// both listen, and serves until it is killed.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/keygate-dev/keygate/internal/record"
+	"github.com/keygate-dev/keygate/webhook"
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
+)
+
+func main() {
+	keygateAddr := flag.String("keygate", "127.0.0.1:18080", "address of keygate's handler")
+	floorAddr := flag.String("floor", "127.0.0.1:18081", "address of the floor handler")
+	nkeys := flag.Int("keys", 10000, "API keys in the index")
+	flag.Parse()
+	if err := run(*keygateAddr, *floorAddr, *nkeys); err != nil {
+		fmt.Fprintln(os.Stderr, "benchserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(keygateAddr, floorAddr string, nkeys int) error {
+	ix := webhook.NewIndex(logr.Discard())
+	floor := make(map[[sha256.Size]byte]struct{}, nkeys)
+	var last string
+	for i := 0; i < nkeys; i++ {
+		key, err := record.NewKey("sk_")
+		if err != nil {
+			return err
+		}
+		h := record.HashKey(key)
+		floor[h] = struct{}{}
+		rec := &record.APIKey{Version: record.Version, Source: record.Source{Namespace: "bench", Name: fmt.Sprint("k", i), UID: fmt.Sprint("uid-", i)},
+			Subject: fmt.Sprint("tenant-", i), Type: "secret", Prefix: "sk_", Scopes: []string{"events:write"},
+			Keys: []record.KeyHash{{SHA256: h.String()}}}
+		if err := apply(ix, record.KindAPIKey, fmt.Sprint("ak.bench.k", i), rec); err != nil {
+			return err
+		}
+		last = key
+	}
+	if err := apply(ix, record.KindRateLimitPolicy, "rlp.bench.seed", seedPolicy()); err != nil {
+		return err
+	}
+	lim := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	defer func() { _ = lim.Close() }()
+	srv := webhook.NewServer(webhook.Config{Index: ix, Limiter: lim, TrustedHops: 1, Log: logr.Discard()})
+	srv.MarkSynced(func() bool { return true })
+
+	kl, err := net.Listen("tcp", keygateAddr)
+	if err != nil {
+		return err
+	}
+	fl, err := net.Listen("tcp", floorAddr)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	errc := make(chan error, 2)
+	go func() { errc <- webhook.Serve(ctx, kl, srv.Handler()) }()
+	go func() { errc <- webhook.Serve(ctx, fl, floorHandler(floor)) }()
+	fmt.Printf("key=%s\n", last)
+	return <-errc
+}
+
+// floorHandler is the least an auth server can do: hash the header and
+// look it up.
+func floorHandler(keys map[[sha256.Size]byte]struct{}) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := keys[sha256.Sum256([]byte(r.Header.Get("X-Api-Key")))]; ok {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+}
+
+func apply(ix *webhook.Index, kind, name string, rec any) error {
+	data, _, err := record.Encode(rec)
+	if err != nil {
+		return err
+	}
+	ix.Apply(&corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "keygate-system", Name: name,
+			Labels: map[string]string{record.LabelManagedBy: record.ManagedByValue, record.LabelKind: kind}},
+		Data: map[string][]byte{record.DataKey: data},
+	})
+	if s := ix.Stats(); s.DecodeErrors > 0 {
+		return fmt.Errorf("record %s did not load", name)
+	}
+	return nil
+}
+
+// seedPolicy is the seed's rate-limit table (000_7d12f22045e7e2e8.txt) as
+// one policy, with every limit multiplied by a million: the load comes from
+// one IP and one key, and the run measures the cost of counting, not 429s.
+func seedPolicy() *record.RateLimitPolicy {
+	const scale = 1_000_000
+	r := func(name string, limit int64, by string, prefixes []string, methods ...string) record.Rule {
+		return record.Rule{Name: name, Limit: limit * scale, Period: time.Minute, By: by, PathPrefixes: prefixes, Methods: methods}
+	}
+	return &record.RateLimitPolicy{Version: record.Version, Source: record.Source{Namespace: "bench", Name: "seed", UID: "uid-seed"},
+		Rules: []record.Rule{
+			r("global", 100, "ip", nil),
+			r("auth", 10, "ip", []string{"/api/auth/"}),
+			r("token-refresh", 20, "ip", []string{"/api/auth/refresh"}),
+			r("sdk", 600, "apiKey", []string{"/api/sdk/"}),
+			r("admin-read", 60, "subject", []string{"/api/admin/"}, "GET", "HEAD"),
+			r("admin-write", 20, "subject", []string{"/api/admin/"}, "POST", "PUT", "PATCH", "DELETE"),
+			r("admin-critical", 5, "subject", []string{"/api/admin/critical/"}),
+		}}
+}
