@@ -76,6 +76,29 @@ func TestCodes(t *testing.T) {
 	}
 }
 
+// TestEnvoy: options only from the ";" segment, never from the client's
+// query, which is where the original apiKey is.
+func TestEnvoy(t *testing.T) {
+	tests := []struct {
+		target string
+		want   string
+	}{
+		{"/check/api/sdk/events?apiKey=" + keySecret, ""},
+		{"/check;policy=acme%2Fseed&scopes=read/api/sdk/events?apiKey=" + keySecret, ""},
+		{"/check;scopes=admin/api/x?apiKey=" + keySecret, CodeForbidden},
+		{"/check;policy=acme%2Fmissing/api/x?apiKey=" + keySecret, CodePolicyNotFound},
+		{"/check/api/x?auth=none", CodeAuthFailed}, // a client cannot turn auth off
+		{"/check;auth=none/api/x", ""},
+	}
+	for _, tc := range tests {
+		h := newHarness(t)
+		r := httptest.NewRequest(http.MethodPost, tc.target, nil)
+		if got := code(t, h.do(r)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.target, got, tc.want)
+		}
+	}
+}
+
 func TestKeySourceOrder(t *testing.T) {
 	tests := []struct {
 		name string

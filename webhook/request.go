@@ -58,9 +58,16 @@ type target struct {
 // the query of the check URL. Envoy appends the client's path and query to
 // its path prefix, so there the query belongs to the client: options come
 // only from a ";"-segment of the configured prefix
-// (/check;auth=jwt&scopes=a), never from the query.
+// (/check;auth=jwt&scopes=a, with the / of a policy name written %2F), never
+// from the query.
 func checkTarget(r *http.Request, mode Proxy) (target, error) {
-	rest := strings.TrimPrefix(r.URL.Path, checkPath)
+	// The escaped path: a %2F in the options segment (policy=ns%2Fname)
+	// must not end the segment. The rest is decoded by cleanPath.
+	p := r.URL.RawPath
+	if p == "" {
+		p = r.URL.Path
+	}
+	rest := strings.TrimPrefix(p, checkPath)
 	switch {
 	case mode == ProxyNginx || mode == ProxyTraefik:
 		return target{opts: r.URL.RawQuery}, nil

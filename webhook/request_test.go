@@ -27,6 +27,8 @@ func TestReadOriginal(t *testing.T) {
 			want: original{method: "PUT", path: "/api/z", rawQuery: "apiKey=k&auth=none", host: "example.com"}},
 		{name: "envoy options segment", target: "/check;auth=jwt&scopes=a/api/z", method: "GET",
 			want: original{method: "GET", path: "/api/z", host: "example.com"}, wantOpts: "auth=jwt&scopes=a"},
+		{name: "envoy options segment with an encoded policy name", target: "/check;policy=acme%2Fseed/api/%61uth", method: "GET",
+			want: original{method: "GET", path: "/api/auth", host: "example.com"}, wantOpts: "policy=acme%2Fseed"},
 		{name: "envoy root", target: "/check/", want: original{method: "GET", path: "/", host: "example.com"}},
 		{name: "no headers", target: "/check", want: original{method: "GET", path: "/", host: "example.com"}},
 		{name: "encoded path is decoded", target: "/check", hdr: []string{"X-Original-URL", "https://h/api/%61uth//login/../x/"},
