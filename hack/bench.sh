@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The auth server's benchmarks (issues 4 and 5), on this machine:
+# keygate's benchmarks, on this machine:
 #  1. go test -bench: the decision for a valid key without HTTP (target
 #     <= 1 us/op, 0 allocs/op) and the handler with and without the seed
 #     policy.
@@ -8,6 +8,11 @@
 #     the key up by SHA-256 in a map, both served by hack/benchserver in one
 #     process. Targets: keygate >= 75% of the floor's requests/s, and >= 70%
 #     with the seed's rate-limit rules applied.
+#  3. The rate limiter: 3 matching rules in memory (target <= 300 ns/op,
+#     0 allocs/op) and in a real redis-server (target >= 15,000 checks/s).
+#  4. The controller at scale: KEYGATE_SCALE_KEYS ApiKeys (default 5,000) on
+#     envtest; time until all are Ready, API writes per ApiKey, peak heap.
+#     Skip it with BENCH_SCALE=0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go="${GO:-go}"
@@ -24,6 +29,9 @@ if ! command -v wrk >/dev/null; then
 		exit 1
 	fi
 fi
+
+echo "== go test -bench (rate limiter: memory and real redis-server)"
+"$go" test -run '^$' -bench 'CheckMemory3Rules|CheckRedis3Rules' -benchmem ./webhook/ratelimit/
 
 echo "== go test -bench (decision and handler)"
 "$go" test -run '^$' -bench 'DecideValidKey|CheckHandler' -benchmem -benchtime=2s ./webhook/
@@ -71,3 +79,8 @@ floor2="$(load "http://127.0.0.1:$fport/check")"
 seed="$(load "http://127.0.0.1:$kport/check?scopes=events:write&policy=bench/seed")"
 report "valid key" "$floor" "$plain" 75
 report "valid key, seed policy" "$floor2" "$seed" 70
+
+if [ "${BENCH_SCALE:-1}" != 0 ]; then
+	echo "== controller scale: ${KEYGATE_SCALE_KEYS:-5000} ApiKeys on envtest"
+	KUBEBUILDER_ASSETS="$(./hack/setup-envtest.sh)" "$go" test -run '^$' -bench BenchmarkScale -benchtime 1x -timeout 30m ./controllers/
+fi
