@@ -3,11 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
-	"log/slog"
 
-	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -61,17 +57,8 @@ func runAuthServer(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if f.verbose {
-		level = slog.Level(-1)
-	}
-	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})))
-	cfg, err := config.GetConfig()
+	cfg, scheme, err := startRuntime(f.verbose, stderr)
 	if err != nil {
-		return fmt.Errorf("loading the kubeconfig: %w", err)
-	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{

@@ -3,12 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
-	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -34,21 +30,8 @@ func runController(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.Level(-1)
-	}
-	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})))
-
-	cfg, err := config.GetConfig()
+	cfg, scheme, err := startRuntime(*verbose, stderr, keygatev1alpha1.AddToScheme)
 	if err != nil {
-		return fmt.Errorf("loading the kubeconfig: %w", err)
-	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
-	}
-	if err := keygatev1alpha1.AddToScheme(scheme); err != nil {
 		return err
 	}
 	opts := controllers.Options{Namespace: *namespace, WatchNamespaces: controllerNamespaces(*watch), MaxConcurrentReconciles: *workers}
