@@ -21,17 +21,18 @@ type identity struct {
 
 // keyIndex is what the decision needs from the index.
 type keyIndex interface {
-	KnownPrefix(prefix string) bool
 	Lookup(h record.Hash) (*index.Entry, bool)
 }
 
 // decideKey is the whole decision on an API key, without HTTP: the format
-// and prefix are checked before hashing, then one map lookup by SHA-256 and
-// a few comparisons. origin and referer are the request's headers. Refusals
+// is checked before hashing, then one map lookup by SHA-256 and a few
+// comparisons. The prefix is not matched against the ApiKeys' current
+// prefixes: a record names only the prefix of its newest key, and a key
+// still in its grace period after a prefix change, or a GitOps hash made
+// with another prefix, must be accepted by its hash alone. origin and referer are the request's headers. Refusals
 // without detail are shared values, so neither outcome allocates.
 func decideKey(ix keyIndex, key string, o *routeOptions, origin, referer string, now time.Time) (*index.Entry, *refusal) {
-	prefix, err := record.SplitKey(key)
-	if err != nil || !ix.KnownPrefix(prefix) {
+	if _, err := record.SplitKey(key); err != nil {
 		return nil, refInvalidKey
 	}
 	e, ok := ix.Lookup(hashKey(key))

@@ -55,7 +55,7 @@
 // body (read only when a body is forwarded, at most --max-body-bytes; a
 // larger or non-JSON body has no key, never an error), then the apiKey
 // query parameter of the original URL. The first source with a value is
-// the key. A value that is not a key of a loaded prefix is refused before
+// the key. A value that is not of the key format is refused before
 // hashing. JWT: Authorization: Bearer, then the session_token cookie.
 //
 // auth=any: a presented JWT is verified first. Valid, it decides (a missing

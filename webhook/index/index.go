@@ -3,7 +3,7 @@
 // policies by namespace/name, compiled once per record change.
 //
 // It is fed incrementally by informer events (Apply, Remove) and read on
-// every check (Lookup, KnownPrefix, Policies). A record that fails to
+// every check (Lookup, Policies). A record that fails to
 // decode or compile is logged, counted, and treated as absent: the server
 // fails closed.
 package index
@@ -53,7 +53,6 @@ type Index[P any] struct {
 
 	mu       sync.RWMutex
 	entries  map[record.Hash][]*Entry // more than one entry: ambiguous, refused
-	prefixes map[string]int           // prefix -> number of records using it
 	secrets  map[string]secretState   // Secret namespace/name -> what it added
 	policies map[string]P             // "ns/name" -> compiled policy
 
@@ -76,7 +75,6 @@ func New[P any](compile Compiler[P], log logr.Logger) *Index[P] {
 		compile:  compile,
 		log:      log,
 		entries:  map[record.Hash][]*Entry{},
-		prefixes: map[string]int{},
 		secrets:  map[string]secretState{},
 		policies: map[string]P{},
 	}
@@ -92,14 +90,6 @@ func (ix *Index[P]) Lookup(h record.Hash) (*Entry, bool) {
 		return nil, false
 	}
 	return es[0], true
-}
-
-// KnownPrefix reports whether some loaded ApiKey uses this key prefix.
-func (ix *Index[P]) KnownPrefix(prefix string) bool {
-	ix.mu.RLock()
-	n := ix.prefixes[prefix]
-	ix.mu.RUnlock()
-	return n > 0
 }
 
 // PolicyGeneration changes whenever a policy is added, changed or removed,
@@ -210,7 +200,6 @@ func (ix *Index[P]) putKey(id string, rec *record.APIKey) {
 			ix.log.Info("a key hash is claimed by more than one ApiKey; refusing it until only one claims it", "keyId", news[i].KeyID)
 		}
 	}
-	ix.prefixes[rec.Prefix]++
 	ix.secrets[id] = st
 	ix.keyCount.Add(int64(len(st.hashes)))
 	ix.mu.Unlock()
@@ -254,10 +243,6 @@ func (ix *Index[P]) removeLocked(id string) {
 		}
 	}
 	ix.keyCount.Add(-int64(len(st.hashes)))
-	p := st.key.Record.Prefix
-	if ix.prefixes[p]--; ix.prefixes[p] <= 0 {
-		delete(ix.prefixes, p)
-	}
 }
 
 // dropKey returns es without the entries of k. It builds a new slice, so
