@@ -88,9 +88,10 @@
 // as expired anyway (its expiry plus the largest leeway); an entry without
 // an expiry, or with one that does not parse, is kept for as long as it is
 // listed. The auth server is not ready until the revocation list has been
-// read; if the object is deleted later, no jti is revoked until it is back
-// (logged as an error). A reloaded config whose revocation object does not
-// exist is refused.
+// read; if the object (or its configured data key) disappears later, the
+// last loaded list stays in force until it is back (logged as an error):
+// losing the list never un-revokes a token. A reloaded config whose
+// revocation object does not exist is refused.
 //
 // # Readiness and metrics
 //

@@ -48,16 +48,22 @@ func (a *Authenticator) loadRevocations(snap *snapshot) {
 		a.revocations.replace(map[string]time.Time{}, grace)
 		return
 	}
+	// A list that disappears (deleted, or its data key renamed) keeps the
+	// last loaded one in force: losing it must not un-revoke every token.
 	data, ok := a.objects.data(*snap.revocation)
 	if !ok {
-		a.log.Error(nil, "revocation list not found: no jti is revoked until it exists",
+		a.log.Error(nil, "revocation list not found: the last loaded list stays in force until it is back",
 			"object", snap.revocation.String(), "namespace", a.opts.Namespace)
-		a.revocations.replace(map[string]time.Time{}, grace)
+		a.revocations.setGrace(grace)
 		return
 	}
 	entries, problems := parseRevocationData(data, snap.revKey)
 	for _, p := range problems {
 		a.log.Error(nil, "revocation list entry", "object", snap.revocation.String(), "problem", p)
+	}
+	if entries == nil {
+		a.revocations.setGrace(grace) // the data key is missing: keep the last list
+		return
 	}
 	a.revocations.replace(entries, grace)
 	a.log.V(1).Info("revocation list loaded", "object", snap.revocation.String(), "entries", a.revocations.len())

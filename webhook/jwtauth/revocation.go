@@ -97,7 +97,7 @@ func parseRevocationData(data map[string][]byte, key string) (map[string]time.Ti
 	}
 	value, ok := data[key]
 	if !ok {
-		return out, []string{fmt.Sprintf("data key %q is missing", key)}
+		return nil, []string{fmt.Sprintf("data key %q is missing; the last loaded list stays in force", key)}
 	}
 	for i, line := range strings.Split(string(value), "\n") {
 		fields := strings.Fields(line)

@@ -60,7 +60,19 @@ func TestRevocationLiveReload(t *testing.T) {
 	if err := cms.Delete(context.Background(), "revoked", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "deleted list revokes nothing", func() bool { return !isRevoked(t, e.auth, "j2") })
+	// A deleted list must not un-revoke anything: the last one stays.
+	ref := objRef{kind: kindConfigMap, name: "revoked"}
+	eventually(t, "deletion observed", func() bool { _, ok := e.auth.objects.data(ref); return !ok })
+	time.Sleep(200 * time.Millisecond) // let the event handler run after the store changed
+	if !isRevoked(t, e.auth, "j2") {
+		t.Fatal("deleting the revocation list un-revoked j2")
+	}
+	if _, err := cms.Create(context.Background(), revokedCM(map[string]string{"j3": ""}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "recreated list applies", func() bool {
+		return isRevoked(t, e.auth, "j3") && !isRevoked(t, e.auth, "j2")
+	})
 }
 
 func TestNotReadyUntilRevocationListExists(t *testing.T) {
@@ -125,7 +137,7 @@ func TestParseRevocationData(t *testing.T) {
 		{"lines", map[string]string{"list": "# comment\n\n a 1788264000\nb\n c   2026-09-01T12:00:00Z \n"}, "list",
 			map[string]time.Time{"a": exp, "b": {}, "c": exp}, 0},
 		{"line with extra fields", map[string]string{"list": "a 1788264000 junk"}, "list", map[string]time.Time{"a": exp}, 1},
-		{"missing key", map[string]string{"other": "a"}, "list", map[string]time.Time{}, 1},
+		{"missing key keeps the last list", map[string]string{"other": "a"}, "list", nil, 1},
 	}
 	for _, tc := range cases {
 		data := map[string][]byte{}
@@ -133,7 +145,7 @@ func TestParseRevocationData(t *testing.T) {
 			data[k] = []byte(v)
 		}
 		got, problems := parseRevocationData(data, tc.key)
-		if !maps.EqualFunc(got, tc.want, time.Time.Equal) || len(problems) != tc.wantProblems {
+		if (got == nil) != (tc.want == nil) || !maps.EqualFunc(got, tc.want, time.Time.Equal) || len(problems) != tc.wantProblems {
 			t.Errorf("%s: got %v problems %q, want %v and %d problems", tc.name, got, problems, tc.want, tc.wantProblems)
 		}
 	}
