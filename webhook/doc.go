@@ -22,10 +22,12 @@
 // /api//auth/ count as /api/auth/.
 //
 // Proxies forward client headers, so a client could add another proxy's
-// headers. Two rules close that: a check URL with an Envoy path that also
-// carries X-Original-URL or X-Forwarded-Uri is refused (400 BAD_REQUEST),
-// and --proxy=nginx|traefik|envoy pins the one source to read (recommended
-// with Traefik, which passes a client's X-Original-URL through).
+// headers. Three rules close that: a check URL with an Envoy path that also
+// carries X-Original-URL or X-Forwarded-Uri is refused (400 BAD_REQUEST);
+// with --proxy=auto a request carrying both X-Original-URL and
+// X-Forwarded-Uri is refused too (Traefik sets the second and passes a
+// client's X-Original-URL through); and --proxy=nginx|traefik|envoy pins
+// the one source to read (recommended with Traefik).
 //
 // # Options
 //

@@ -96,6 +96,11 @@ func readOriginal(r *http.Request, mode Proxy, t target) (original, error) {
 	if t.envoy {
 		return original{method: r.Method, path: cleanPath(t.rest), rawQuery: r.URL.RawQuery, host: r.Host}, nil
 	}
+	if mode == ProxyAuto && len(h["X-Original-Url"]) > 0 && len(h["X-Forwarded-Uri"]) > 0 {
+		// ingress-nginx sends only the first, Traefik only the second, and
+		// both pass client headers on: one of them was written by the client.
+		return original{}, fmt.Errorf("%w: the request carries both X-Original-URL (ingress-nginx) and X-Forwarded-Uri (Traefik), so a client wrote one of them; pin the proxy with --proxy", errBadRequest)
+	}
 	if u := first(h, "X-Original-Url"); u != "" && mode != ProxyTraefik {
 		p, q, host := splitURL(u)
 		return original{method: orDefault(first(h, "X-Original-Method"), r.Method), path: cleanPath(p), rawQuery: q, host: host}, nil

@@ -19,8 +19,8 @@ func TestReadOriginal(t *testing.T) {
 	}{
 		{name: "nginx", target: "/check?auth=jwt", hdr: []string{"X-Original-URL", "https://api.acme.com/api/x?apiKey=k#f", "X-Original-Method", "POST"},
 			want: original{method: "POST", path: "/api/x", rawQuery: "apiKey=k", host: "api.acme.com"}, wantOpts: "auth=jwt"},
-		{name: "nginx wins over traefik", target: "/check", hdr: []string{"X-Original-URL", "http://h/a", "X-Forwarded-Uri", "/b"},
-			want: original{method: "GET", path: "/a", host: "h"}},
+		{name: "traefik request with a spoofed nginx header", target: "/check", hdr: []string{"X-Original-URL", "https://h/public", "X-Original-Method", "GET",
+			"X-Forwarded-Uri", "/api/auth/login", "X-Forwarded-Method", "POST"}, wantErr: true},
 		{name: "traefik", target: "/check?scopes=a", hdr: []string{"X-Forwarded-Uri", "/api/y?q=1", "X-Forwarded-Method", "DELETE", "X-Forwarded-Host", "api.acme.com"},
 			want: original{method: "DELETE", path: "/api/y", rawQuery: "q=1", host: "api.acme.com"}, wantOpts: "scopes=a"},
 		{name: "envoy: own method and path, query is the client's", target: "/check/api/z?apiKey=k&auth=none", method: "PUT",
