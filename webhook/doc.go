@@ -35,9 +35,11 @@
 // compat=nginx) are the query of the check URL for nginx and Traefik. For
 // Envoy the query is the client's, so it is never read for options; they
 // go in a ";" segment of the path prefix: path_prefix
-// "/check;auth=jwt&scopes=admin". Unknown or repeated options and invalid
-// values are refused with 400 INVALID_OPTIONS (category CONFIG), so a typo
-// never drops a requirement silently.
+// "/check;auth=jwt&scopes=admin". Unknown, repeated or empty options,
+// invalid values, and scopes, keyTypes or namespaces with auth=none (which
+// reads no credential) are refused with 400 INVALID_OPTIONS (category
+// CONFIG), so a typo or an unset template variable never drops a
+// requirement silently.
 //
 // # Client IP (the trust rule)
 //

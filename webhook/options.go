@@ -72,6 +72,10 @@ func parseOptions(raw string) *routeOptions {
 			return o
 		}
 	}
+	if o.auth == AuthNone && (len(o.scopes) > 0 || len(o.namespaces) > 0 || q.Has("keyTypes")) {
+		// auth=none reads no credential, so these could never be checked.
+		o.err = fmt.Errorf("options scopes, keyTypes and namespaces need a credential; they cannot be used with auth=none")
+	}
 	return o
 }
 
@@ -128,11 +132,12 @@ func parseKeyTypes(v string) (uint8, error) {
 	return bits, nil
 }
 
-// commaList splits a comma list and checks each item. An empty value is an
-// empty list; an empty item ("a,,b") is an error.
+// commaList splits a comma list and checks each item. An empty value
+// (often an unset template variable) is an error, like an empty item
+// ("a,,b"): it would otherwise mean "no requirement".
 func commaList(name, v string, valid func(string) bool) ([]string, error) {
 	if v == "" {
-		return nil, nil
+		return nil, fmt.Errorf("option %s is empty; remove it or give it a value", name)
 	}
 	items := strings.Split(v, ",")
 	for _, it := range items {
