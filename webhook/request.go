@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"path"
 	"strings"
 )
@@ -153,15 +152,15 @@ func splitURL(u string) (p, query, host string) {
 }
 
 // cleanPath percent-decodes and cleans a path so that rules cannot be
-// dodged with /api/%61uth/ or /api//auth/. A clean path is returned as it
-// is, without allocating.
+// dodged with /api/%61uth/, /api//auth/, /api/auth;x=1/ (path parameters,
+// which some upstreams strip) or a stray invalid escape next to a valid
+// one. Every change can only make a path match more rules, never fewer. A
+// clean path is returned as it is, without allocating.
 func cleanPath(p string) string {
 	if isClean(p) {
 		return p
 	}
-	if dec, err := url.PathUnescape(p); err == nil {
-		p = dec
-	}
+	p = stripPathParams(unescapeEach(p))
 	trailing := strings.HasSuffix(p, "/")
 	p = path.Clean("/" + p)
 	if trailing && p != "/" {
@@ -170,13 +169,54 @@ func cleanPath(p string) string {
 	return p
 }
 
+// unescapeEach decodes every valid %XX escape and leaves invalid ones as
+// they are (url.PathUnescape gives up on the whole path at the first).
+func unescapeEach(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) && ishex(p[i+1]) && ishex(p[i+2]) {
+			b.WriteByte(unhex(p[i+1])<<4 | unhex(p[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// stripPathParams drops ";..." from each segment: /a;x=1/b is /a/b.
+func stripPathParams(p string) string {
+	if !strings.Contains(p, ";") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i], _, _ = strings.Cut(s, ";")
+	}
+	return strings.Join(segs, "/")
+}
+
 func isClean(p string) bool {
 	if p == "" || p[0] != '/' {
 		return false
 	}
 	for i := 0; i < len(p); i++ {
 		switch p[i] {
-		case '%', '\\':
+		case '%', '\\', ';':
 			return false
 		case '/':
 			rest := p[i+1:]
