@@ -72,12 +72,7 @@ func (r *ApiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading ApiKey %s: %w", req.NamespacedName, err)
 		}
-		r.memo.forget(req.NamespacedName)
-		deleted, err := deleteRecord(ctx, r.Client, r.Options, record.KindAPIKey, req.NamespacedName)
-		if deleted {
-			logf.FromContext(ctx).Info("deleted the record of a deleted ApiKey")
-		}
-		return requeueOnConflict(ctx, err)
+		return sourceGone(ctx, r.Client, r.Options, &r.memo, record.KindAPIKey, req.NamespacedName)
 	}
 	run, err := r.gather(ctx, r.Client, ak)
 	if err == nil {

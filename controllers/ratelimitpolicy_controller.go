@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
@@ -50,12 +49,7 @@ func (r *RateLimitPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("reading RateLimitPolicy %s: %w", req.NamespacedName, err)
 		}
-		r.memo.forget(req.NamespacedName)
-		deleted, err := deleteRecord(ctx, r.Client, r.Options, record.KindRateLimitPolicy, req.NamespacedName)
-		if deleted {
-			logf.FromContext(ctx).Info("deleted the record of a deleted RateLimitPolicy")
-		}
-		return requeueOnConflict(ctx, err)
+		return sourceGone(ctx, r.Client, r.Options, &r.memo, record.KindRateLimitPolicy, req.NamespacedName)
 	}
 	key := r.Options.recordKey(record.KindRateLimitPolicy, req.NamespacedName)
 	existing, err := getSecret(ctx, r.Client, key)

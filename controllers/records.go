@@ -8,8 +8,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/keygate-dev/keygate/internal/record"
@@ -124,4 +126,15 @@ func recordSource(o Options, kind string) handler.EventHandler {
 		}
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
 	})
+}
+
+// sourceGone handles a reconcile whose ApiKey or RateLimitPolicy no longer
+// exists: its remembered status is forgotten and its record deleted.
+func sourceGone(ctx context.Context, c client.Client, o Options, memo *statusMemo, kind string, src types.NamespacedName) (ctrl.Result, error) {
+	memo.forget(src)
+	deleted, err := deleteRecord(ctx, c, o, kind, src)
+	if deleted {
+		logf.FromContext(ctx).Info("deleted the record of a deleted source", "kind", kind)
+	}
+	return requeueOnConflict(ctx, err)
 }
