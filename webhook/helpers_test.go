@@ -18,6 +18,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/keygate-dev/keygate/internal/record"
+	"github.com/keygate-dev/keygate/internal/seedpolicy"
 	"github.com/keygate-dev/keygate/webhook/jwtauth"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
@@ -94,21 +95,9 @@ func recordSecret(t testing.TB, kind, name string, rec any) *corev1.Secret {
 	}
 }
 
-// seedPolicy is the seed's table (000_7d12f22045e7e2e8.txt) as one policy.
+// seedPolicy is the seed's table as the policy acme/seed.
 func seedPolicy(limitScale int64) *record.RateLimitPolicy {
-	r := func(name string, limit int64, by string, prefixes []string, methods ...string) record.Rule {
-		return record.Rule{Name: name, Limit: limit * limitScale, Period: time.Minute, By: by, PathPrefixes: prefixes, Methods: methods}
-	}
-	return &record.RateLimitPolicy{Version: record.Version, Source: record.Source{Namespace: "acme", Name: "seed", UID: "uid-seed"},
-		Rules: []record.Rule{
-			r("global", 100, "ip", nil),
-			r("auth", 10, "ip", []string{"/api/auth/"}),
-			r("token-refresh", 20, "ip", []string{"/api/auth/refresh"}),
-			r("sdk", 600, "apiKey", []string{"/api/sdk/"}),
-			r("admin-read", 60, "subject", []string{"/api/admin/"}, "GET", "HEAD"),
-			r("admin-write", 20, "subject", []string{"/api/admin/"}, "POST", "PUT", "PATCH", "DELETE"),
-			r("admin-critical", 5, "subject", []string{"/api/admin/critical/"}),
-		}}
+	return seedpolicy.Record("acme", limitScale)
 }
 
 type harness struct {

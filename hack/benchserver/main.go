@@ -13,13 +13,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keygate-dev/keygate/internal/record"
+	"github.com/keygate-dev/keygate/internal/seedpolicy"
 	"github.com/keygate-dev/keygate/webhook"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
@@ -54,7 +54,9 @@ func run(keygateAddr, floorAddr string, nkeys int) error {
 		}
 		last = key
 	}
-	if err := apply(ix, record.KindRateLimitPolicy, "rlp.bench.seed", seedPolicy()); err != nil {
+	// Limits scaled by a million: the load comes from one IP and one key,
+	// so the run measures the cost of counting, not 429s.
+	if err := apply(ix, record.KindRateLimitPolicy, "rlp.bench.seed", seedpolicy.Record("bench", 1_000_000)); err != nil {
 		return err
 	}
 	lim := ratelimit.NewMemory(ratelimit.MemoryOptions{})
@@ -104,24 +106,4 @@ func apply(ix *webhook.Index, kind, name string, rec any) error {
 		return fmt.Errorf("record %s did not load", name)
 	}
 	return nil
-}
-
-// seedPolicy is the seed's rate-limit table (000_7d12f22045e7e2e8.txt) as
-// one policy, with every limit multiplied by a million: the load comes from
-// one IP and one key, and the run measures the cost of counting, not 429s.
-func seedPolicy() *record.RateLimitPolicy {
-	const scale = 1_000_000
-	r := func(name string, limit int64, by string, prefixes []string, methods ...string) record.Rule {
-		return record.Rule{Name: name, Limit: limit * scale, Period: time.Minute, By: by, PathPrefixes: prefixes, Methods: methods}
-	}
-	return &record.RateLimitPolicy{Version: record.Version, Source: record.Source{Namespace: "bench", Name: "seed", UID: "uid-seed"},
-		Rules: []record.Rule{
-			r("global", 100, "ip", nil),
-			r("auth", 10, "ip", []string{"/api/auth/"}),
-			r("token-refresh", 20, "ip", []string{"/api/auth/refresh"}),
-			r("sdk", 600, "apiKey", []string{"/api/sdk/"}),
-			r("admin-read", 60, "subject", []string{"/api/admin/"}, "GET", "HEAD"),
-			r("admin-write", 20, "subject", []string{"/api/admin/"}, "POST", "PUT", "PATCH", "DELETE"),
-			r("admin-critical", 5, "subject", []string{"/api/admin/critical/"}),
-		}}
 }
