@@ -50,24 +50,29 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) (method, code st
 	}
 	id, rf := s.authenticate(r, o, &orig)
 	if rf != nil {
-		writeRefusal(w, rf, d, o.auth, o.compat || s.compatHeader(r))
-		return orNone(id.method), rf.code
+		return s.refuseAs(w, r, orNone(id.method), rf, d, o)
 	}
 	if req != nil && id.method != methodNone {
 		req.Subject, req.APIKeyUID = id.subject(), id.keyUID()
 		after, rf := s.limit(r.Context(), ratelimit.AfterAuth, policies, req)
 		if d = d.Merge(after); rf != nil {
-			writeRefusal(w, rf, d, o.auth, o.compat || s.compatHeader(r))
-			return id.method, rf.code
+			return s.refuseAs(w, r, id.method, rf, d, o)
 		}
 	}
 	writeAllowed(w, &id, d)
 	return id.method, codeOK
 }
 
+// refuse answers a refusal made before any credential was read.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, rf *refusal, d ratelimit.Decision, o *routeOptions) (string, string) {
+	return s.refuseAs(w, r, methodNone, rf, d, o)
+}
+
+// refuseAs writes a refusal, shaped for ingress-nginx when the route or the
+// request asks for it, and returns the metric labels.
+func (s *Server) refuseAs(w http.ResponseWriter, r *http.Request, method string, rf *refusal, d ratelimit.Decision, o *routeOptions) (string, string) {
 	writeRefusal(w, rf, d, o.auth, o.compat || s.compatHeader(r))
-	return methodNone, rf.code
+	return method, rf.code
 }
 
 func orNone(method string) string {
