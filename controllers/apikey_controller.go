@@ -134,9 +134,15 @@ func (r *ApiKeyReconciler) confirm(ctx context.Context, run *akRun) (*akRun, err
 	return r.gather(ctx, r.APIReader, ak)
 }
 
-// needsConfirm: the plan changes the current key, or finds a conflict.
+// needsConfirm: the plan changes the current key, or finds a conflict, or
+// the cache shows a delivered key with no record. The record is always
+// written before the delivery Secret, so the last case means either that
+// the record was deleted or, far more often, that the record informer is
+// behind the delivery Secret's (they can be separate per-namespace
+// informers). Acting on the cache there would try to create a record that
+// exists: a wasted write and a requeue.
 func needsConfirm(in keyInput, p keyPlan) bool {
-	if p.Conflict || p.Issue != issueNone {
+	if p.Conflict || p.Issue != issueNone || (in.Record == nil && in.Delivery != nil) {
 		return true
 	}
 	cur := currentHash(in.Record)

@@ -3,9 +3,12 @@ package controllers
 import (
 	"context"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
@@ -198,4 +201,45 @@ func TestUnownedSecretIsNeverOverwritten(t *testing.T) {
 	// Once the Secret is out of the way (here: a new secretName), the key is issued.
 	update(t, ak, func(a *keygatev1alpha1.ApiKey) { a.Spec.SecretName = "free" })
 	waitState(t, ak, "Ready after the conflict is resolved", readyWithKey)
+}
+
+// laggingReads is a client whose reads of one Secret find nothing, as a
+// cache does when that Secret's informer is behind another's.
+type laggingReads struct {
+	client.Client
+	hidden client.ObjectKey
+}
+
+func (c laggingReads) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok && key == c.hidden {
+		return apierrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// In a manager the delivery Secret and the record live in different
+// namespaces and can reach the cache through different informers, so a
+// reconcile can see the delivered key before its record. It must confirm
+// with the API server instead of trying to create the record again.
+func TestCacheBehindOnTheRecordWritesNothing(t *testing.T) {
+	ns := newNamespace(t)
+	d := newDirect(clocktesting.NewFakePassiveClock(t0), 0)
+	ak := createAPIKey(t, ns, "sdk", rotatingSpec())
+	d.mustReconcile(t, ak)
+	before := readState(t, ak)
+	if before.recordS == nil || before.delivery == nil || d.writes.n.Load() != 3 {
+		t.Fatalf("setup: record %v, delivery %v, %d writes", before.recordS != nil, before.delivery != nil, d.writes.n.Load())
+	}
+
+	d.r.Client = d.writes.wrap(laggingReads{Client: env.Client, hidden: client.ObjectKeyFromObject(before.recordS)})
+	res, err := d.reconcile(ak)
+	if err != nil || res.RequeueAfter != time.Hour {
+		t.Fatalf("reconcile with the record missing from the cache: %v, %+v; want no error and the rotation in 1h", err, res)
+	}
+	if n := d.writes.n.Load(); n != 3 {
+		t.Errorf("a reconcile whose cache lacked the record wrote %d times, want none", n-3)
+	}
+	if after := readState(t, ak); after.key != before.key || after.recordS.ResourceVersion != before.recordS.ResourceVersion {
+		t.Error("the key or the record changed although nothing had")
+	}
 }
