@@ -2,7 +2,7 @@
 # keygate's benchmarks, on this machine:
 #  1. go test -bench: the decision for a valid key without HTTP (target
 #     <= 1 us/op, 0 allocs/op) and the handler with and without the seed
-#     policy.
+#     policy, and the ext_authz gRPC Check.
 #  2. HTTP load on loopback with wrk (32 connections, BENCH_DURATION each):
 #     keygate's /check against the floor, a minimal handler that only looks
 #     the key up by SHA-256 in a map, both served by hack/benchserver in one
@@ -33,8 +33,8 @@ fi
 echo "== go test -bench (rate limiter: memory and real redis-server)"
 "$go" test -run '^$' -bench 'CheckMemory3Rules|CheckRedis3Rules' -benchmem ./webhook/ratelimit/
 
-echo "== go test -bench (decision and handler)"
-"$go" test -run '^$' -bench 'DecideValidKey|CheckHandler' -benchmem -benchtime=2s ./webhook/
+echo "== go test -bench (decision, /check handler, ext_authz gRPC Check)"
+"$go" test -run '^$' -bench 'DecideValidKey|CheckHandler|GRPCCheck' -benchmem -benchtime=2s ./webhook/
 
 bin="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$bin"' EXIT

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -73,3 +74,19 @@ func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discardWriter) WriteHeader(c int)           { d.code = c }
 
 var _ = httptest.NewRecorder
+
+// BenchmarkGRPCCheck is the ext_authz gRPC Check for a valid key, from
+// the decoded CheckRequest to the CheckResponse, without the network.
+func BenchmarkGRPCCheck(b *testing.B) {
+	h := newHarness(b)
+	a := &grpcAuthz{s: h.srv}
+	req := envoyCheck("POST", "/api/sdk/events", map[string]string{"scopes": "events:write"}, "X-API-Key", keySecret)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, _ := a.Check(ctx, req)
+		if resp.GetOkResponse() == nil {
+			b.Fatal(resp)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -100,4 +101,33 @@ func TestOversizedHeadersAreRefusedByTheServer(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("status %d, want 431", resp.StatusCode)
 	}
+}
+
+// FuzzGRPCCheck drives the ext_authz gRPC decision with a fuzzed
+// CheckRequest: it never panics, always answers as a denial or an
+// admission, and never answers 5xx except by design.
+func FuzzGRPCCheck(f *testing.F) {
+	f.Add("GET", "/api/x?apiKey="+keySecret, "x-api-key", keySecret, "", "scopes", "read")
+	f.Add("POST", "http://h/p", "cookie", "session_token=jwt-admin", `{"_apiKey":"`+keySecret+`"}`, "auth", "jwt")
+	f.Add("", "", ":path", "\xff", "\x00", "policy", "acme/seed")
+	f.Add("GET", "*", "x-forwarded-for", "1.1.1.1,,[::1]", "{", "scope", "")
+	h := newHarness(f)
+	a := &grpcAuthz{s: h.srv}
+	f.Fuzz(func(t *testing.T, method, path, hk, hv, body, ek, ev string) {
+		req := envoyCheck(method, path, map[string]string{ek: ev}, hk, hv)
+		req.Attributes.Request.Http.Body = body
+		resp, err := a.Check(context.Background(), req)
+		if err != nil || resp == nil {
+			t.Fatalf("Check returned %v, %v", resp, err)
+		}
+		if resp.GetOkResponse() == nil {
+			d := resp.GetDeniedResponse()
+			if d == nil || resp.GetStatus().GetCode() == 0 {
+				t.Fatalf("neither a denial nor an admission: %v", resp)
+			}
+			if c := d.GetStatus().GetCode(); c >= 500 && !strings.Contains(d.GetBody(), CodePolicyNotFound) {
+				t.Fatalf("5xx %d: %s", c, d.GetBody())
+			}
+		}
+	})
 }

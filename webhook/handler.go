@@ -35,6 +35,12 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) (method, code st
 	if err != nil {
 		return s.refuse(w, r, badRequest(CodeBadRequest, err.Error()), ratelimit.Decision{}, o)
 	}
+	return s.decideOriginal(w, r, o, &orig)
+}
+
+// decideOriginal decides for the original request orig, once the route's
+// options are known: r carries the client's headers, body and address.
+func (s *Server) decideOriginal(w http.ResponseWriter, r *http.Request, o *routeOptions, orig *original) (method, code string) {
 	policies, missing := s.policies(o)
 	if missing != "" {
 		return s.refuse(w, r, policyNotFound(missing), ratelimit.Decision{}, o)
@@ -42,13 +48,13 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) (method, code st
 	var req *ratelimit.Request
 	var d ratelimit.Decision
 	if len(policies) > 0 {
-		req = s.limitRequest(r, &orig)
+		req = s.limitRequest(r, orig)
 		var rf *refusal
 		if d, rf = s.limit(r.Context(), ratelimit.BeforeAuth, policies, req); rf != nil {
 			return s.refuse(w, r, rf, d, o)
 		}
 	}
-	id, rf := s.authenticate(r, o, &orig)
+	id, rf := s.authenticate(r, o, orig)
 	if rf != nil {
 		return s.refuseAs(w, r, orNone(id.method), rf, d, o)
 	}

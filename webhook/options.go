@@ -49,6 +49,10 @@ type resolvedPolicies struct {
 
 var defaultOptions = routeOptions{auth: AuthAny, keyTypes: keyTypeSecret}
 
+// CheckOptions reports whether raw (the query text of a check URL, such as
+// "auth=jwt&scopes=a") holds valid options.
+func CheckOptions(raw string) error { return parseOptions(raw).err }
+
 // parseOptions reads the options of a check URL's query text. Unknown or
 // repeated parameters and invalid values are errors: a typo must not
 // silently drop a requirement.

@@ -41,7 +41,10 @@ type Config struct {
 	// MaxBodyBytes bounds the body read for _apiKey; 0 means
 	// DefaultMaxBodyBytes, negative turns body reading off.
 	MaxBodyBytes int64
-	Log          logr.Logger
+	// GRPCOptions are the options, in check-URL query form, of an ext_authz
+	// gRPC check whose CheckRequest has no context_extensions.
+	GRPCOptions string
+	Log         logr.Logger
 }
 
 // Server answers /check from the index.

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,6 +31,13 @@ type Options struct {
 	Addr string
 	// Listener, when set, is served instead of listening on Addr.
 	Listener net.Listener
+	// GRPCAddr, when set, is where Envoy's ext_authz gRPC service and the
+	// gRPC health service are served; GRPCListener, when set, is served
+	// instead of listening on GRPCAddr.
+	GRPCAddr     string
+	GRPCListener net.Listener
+	// GRPCOptions: see Config.
+	GRPCOptions string
 	// Proxy, TrustedHops, MaxBodyBytes and Clock: see Config.
 	Proxy        Proxy
 	TrustedHops  int
@@ -77,8 +85,9 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	stats := ix.Stats
 	indexStats.Store(&stats)
 	srv := NewServer(Config{Index: ix, Verifier: verifier, Limiter: limiter, Clock: opts.Clock, Proxy: opts.Proxy,
-		TrustedHops: opts.TrustedHops, MaxBodyBytes: opts.MaxBodyBytes, Log: log})
-	return mgr.Add(&runnable{srv: srv, cache: mgr.GetCache(), addr: opts.Addr, listener: opts.Listener, log: log, closer: closer})
+		TrustedHops: opts.TrustedHops, MaxBodyBytes: opts.MaxBodyBytes, GRPCOptions: opts.GRPCOptions, Log: log})
+	return mgr.Add(&runnable{srv: srv, cache: mgr.GetCache(), addr: opts.Addr, listener: opts.Listener,
+		grpcAddr: opts.GRPCAddr, grpcListener: opts.GRPCListener, log: log, closer: closer})
 }
 
 func setupVerifier(mgr ctrl.Manager, opts Options, log logr.Logger) (TokenVerifier, error) {
@@ -122,8 +131,12 @@ type runnable struct {
 	cache    cache.Cache
 	addr     string
 	listener net.Listener
-	log      logr.Logger
-	closer   io.Closer
+	// grpcAddr and grpcListener: the ext_authz gRPC server, off when both
+	// are empty.
+	grpcAddr     string
+	grpcListener net.Listener
+	log          logr.Logger
+	closer       io.Closer
 }
 
 // NeedLeaderElection is false: every replica answers checks.
@@ -143,11 +156,36 @@ func (r *runnable) Start(ctx context.Context) error {
 		return fmt.Errorf("watching record Secrets: %w", err)
 	}
 	r.srv.MarkSynced(reg.HasSynced)
-	l := r.listener
-	if l == nil {
-		if l, err = net.Listen("tcp", r.addr); err != nil {
-			return fmt.Errorf("listening on %s: %w", r.addr, err)
-		}
+	l, err := listen(r.listener, r.addr)
+	if err != nil {
+		return err
 	}
-	return Serve(logr.NewContext(ctx, r.log), l, r.srv.Handler())
+	ctx = logr.NewContext(ctx, r.log)
+	if r.grpcListener == nil && r.grpcAddr == "" {
+		return Serve(ctx, l, r.srv.Handler())
+	}
+	gl, err := listen(r.grpcListener, r.grpcAddr)
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
+	// Both servers stop when either fails, and both drain on shutdown.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- Serve(ctx, l, r.srv.Handler()); cancel() }()
+	go func() { errc <- ServeGRPC(ctx, gl, r.srv.NewGRPCServer()); cancel() }()
+	return errors.Join(<-errc, <-errc)
+}
+
+// listen returns l, or a new listener on addr.
+func listen(l net.Listener, addr string) (net.Listener, error) {
+	if l != nil {
+		return l, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return l, nil
 }

@@ -22,7 +22,7 @@ type authServerFlags struct {
 
 func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, error) {
 	fs := newFlagSet("auth-server", "Runs the auth server: answers /check for ingress proxies from the compiled Secrets.\n"+
-		"/check, /healthz, /readyz and /metrics are all served on --addr.", stderr)
+		"/check, /healthz, /readyz and /metrics are all served on --addr; Envoy's ext_authz over gRPC on --grpc-addr.", stderr)
 	f := &authServerFlags{}
 	fs.StringVar(&f.opts.Namespace, "namespace", "keygate-system", "keygate's namespace: record Secrets, JWT HMAC Secrets and the revocation list are read here only")
 	fs.StringVar(&f.opts.Addr, "addr", ":8080", "address of /check, /healthz, /readyz and /metrics")
@@ -32,6 +32,8 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	fs.StringVar(&f.opts.RedisOnError, "redis-on-error", ratelimit.OnErrorLocal, "while Redis is unreachable: local (count in memory), deny (503) or allow")
 	fs.IntVar(&f.opts.TrustedHops, "trusted-hops", 1, "proxies in front of the auth server that append to X-Forwarded-For; the client IP is that many entries from the right (0: the TCP peer)")
 	fs.Int64Var(&f.opts.MaxBodyBytes, "max-body-bytes", webhook.DefaultMaxBodyBytes, "largest forwarded body read to find _apiKey (negative: never read bodies)")
+	fs.StringVar(&f.opts.GRPCAddr, "grpc-addr", "", "address of Envoy's ext_authz gRPC service and the gRPC health service (empty: off)")
+	fs.StringVar(&f.opts.GRPCOptions, "grpc-options", "", "options, in check-URL query form (auth=jwt&policy=ns/name), of gRPC checks whose route sets no context_extensions")
 	fs.StringVar(&f.proxy, "proxy", string(webhook.ProxyAuto), "which proxy's headers carry the original request: auto, nginx, traefik or envoy")
 	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
 	config.RegisterFlags(fs)
@@ -43,6 +45,9 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	}
 	if f.opts.TrustedHops < 0 {
 		return nil, fmt.Errorf("--trusted-hops must be 0 or more, not %d", f.opts.TrustedHops)
+	}
+	if err := webhook.CheckOptions(f.opts.GRPCOptions); err != nil {
+		return nil, fmt.Errorf("--grpc-options: %w", err)
 	}
 	p, err := webhook.ParseProxy(f.proxy)
 	if err != nil {

@@ -1,0 +1,330 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/go-logr/logr"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
+)
+
+// Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization). The
+// CheckRequest carries what Envoy's HTTP ext_authz would send, as fields:
+// the method, the request-target (path and query), the headers, the body
+// when with_request_body is set, and the downstream peer. It is decided by
+// the same code as /check and answered with the same status, headers and
+// JSON body, as an OkHttpResponse or a DeniedHttpResponse.
+//
+// Options: the route's context_extensions (auth, scopes, keyTypes,
+// namespaces, policy), set per route in Envoy's ext_authz filter config;
+// a CheckRequest with none gets --grpc-options (Envoy Gateway and Istio
+// cannot set context_extensions). Like the check URL, they come from the
+// proxy's or the server's configuration, never from the client. Unknown
+// keys are INVALID_OPTIONS.
+//
+// Client IP: Envoy's source address stands for the TCP peer, and
+// X-Forwarded-For is read with --trusted-hops exactly as for /check.
+
+// grpcAuthz serves Authorization.Check from a Server.
+type grpcAuthz struct {
+	authv3.UnimplementedAuthorizationServer
+	s *Server
+}
+
+// grpcHealth serves grpc.health.v1.Health.Check from a Server.
+type grpcHealth struct {
+	healthpb.UnimplementedHealthServer
+	s *Server
+}
+
+// NewGRPCServer makes a gRPC server that answers Envoy's ext_authz Check
+// and the gRPC health check (SERVING once /readyz would say ok) from s.
+func (s *Server) NewGRPCServer() *grpc.Server {
+	g := grpc.NewServer(
+		grpc.MaxRecvMsgSize(grpcMaxMessage(s.cfg.MaxBodyBytes)),
+		grpc.ConnectionTimeout(readHeaderTimeout),
+	)
+	authv3.RegisterAuthorizationServer(g, &grpcAuthz{s: s})
+	healthpb.RegisterHealthServer(g, &grpcHealth{s: s})
+	return g
+}
+
+// grpcMaxMessage bounds a CheckRequest: the headers nginx or Envoy would
+// accept, plus the body the server reads at most.
+func grpcMaxMessage(maxBody int64) int {
+	if maxBody < 0 {
+		maxBody = 0
+	}
+	return int(maxBody) + 2*maxHeaderBytes
+}
+
+// Check answers one ext_authz request. It never returns an error: every
+// refusal, including a request it cannot read, is a DeniedHttpResponse, so
+// that Envoy's failure_mode_allow can never turn it into an admission.
+func (a *grpcAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	start := time.Now()
+	rec := newRecorder()
+	method, code := a.decide(ctx, rec, req)
+	decisionCounter(code, method).Inc()
+	checkDuration.Observe(time.Since(start).Seconds())
+	return rec.checkResponse(), nil
+}
+
+func (a *grpcAuthz) decide(ctx context.Context, w *recorder, req *authv3.CheckRequest) (method, code string) {
+	s := a.s
+	r, orig, opts, err := grpcOriginal(ctx, req)
+	if opts == "" {
+		opts = s.cfg.GRPCOptions
+	}
+	if !s.Ready() {
+		writeRefusal(w, refNotReady, ratelimit.Decision{}, AuthAny, false)
+		return methodNone, refNotReady.code
+	}
+	o := s.options.get(opts)
+	if err != nil {
+		return s.refuse(w, r, badRequest(CodeBadRequest, err.Error()), ratelimit.Decision{}, o)
+	}
+	if o.err != nil {
+		return s.refuse(w, r, badRequest(CodeInvalidOptions, o.err.Error()), ratelimit.Decision{}, o)
+	}
+	return s.decideOriginal(w, r, o, &orig)
+}
+
+// grpcOriginal turns a CheckRequest into the request /check would have
+// seen, the original request, and the options text. The request is usable
+// (headers, context, address) even when err says the CheckRequest is
+// incomplete.
+func grpcOriginal(ctx context.Context, req *authv3.CheckRequest) (*http.Request, original, string, error) {
+	attrs := req.GetAttributes()
+	h := attrs.GetRequest().GetHttp()
+	r := (&http.Request{Method: h.GetMethod(), URL: &url.URL{Path: checkPath}, Header: grpcHeaders(h), Host: h.GetHost(),
+		Body: http.NoBody, RemoteAddr: sourceAddr(ctx, attrs.GetSource())}).WithContext(ctx)
+	// Envoy passes every status through, so the ingress-nginx shape of a
+	// refusal is never wanted; a client sending X-Sent-From cannot ask for it.
+	r.Header.Del("X-Sent-From")
+	opts := extensionOptions(attrs.GetContextExtensions())
+	if h == nil || h.GetMethod() == "" || h.GetPath() == "" {
+		return r, original{}, opts, fmt.Errorf("%w: the ext_authz CheckRequest has no HTTP method or path", errBadRequest)
+	}
+	if body := grpcBody(h); len(body) > 0 {
+		r.Body, r.ContentLength = noopCloser{bytes.NewReader(body)}, int64(len(body))
+	}
+	p, q, host := splitURL(h.GetPath())
+	return r, original{method: h.GetMethod(), path: cleanPath(p), rawQuery: q, host: orDefault(h.GetHost(), host)}, opts, nil
+}
+
+// grpcHeaders reads the headers of either encoding: the map (lower-case
+// names, repeated headers joined by Envoy) or, with encode_raw_headers,
+// the list. Pseudo-headers (:path, :method, ...) are fields of their own.
+func grpcHeaders(h *authv3.AttributeContext_HttpRequest) http.Header {
+	out := make(http.Header, len(h.GetHeaders())+len(h.GetHeaderMap().GetHeaders()))
+	for k, v := range h.GetHeaders() {
+		if !strings.HasPrefix(k, ":") {
+			out[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+		}
+	}
+	for _, hv := range h.GetHeaderMap().GetHeaders() {
+		if k := hv.GetKey(); !strings.HasPrefix(k, ":") {
+			v := hv.GetValue()
+			if len(hv.GetRawValue()) > 0 {
+				v = string(hv.GetRawValue())
+			}
+			out.Add(k, v)
+		}
+	}
+	return out
+}
+
+func grpcBody(h *authv3.AttributeContext_HttpRequest) []byte {
+	if len(h.GetRawBody()) > 0 {
+		return h.GetRawBody()
+	}
+	return []byte(h.GetBody())
+}
+
+// sourceAddr is Envoy's downstream peer as host:port, or the gRPC peer
+// (Envoy itself) when Envoy sent none: never a made-up client.
+func sourceAddr(ctx context.Context, src *authv3.AttributeContext_Peer) string {
+	if sa := src.GetAddress().GetSocketAddress(); sa.GetAddress() != "" {
+		return net.JoinHostPort(sa.GetAddress(), strconv.FormatUint(uint64(sa.GetPortValue()), 10))
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+// extensionOptions writes context_extensions as the options text of a
+// check URL, sorted so that equal options share one cache entry.
+func extensionOptions(ext map[string]string) string {
+	if len(ext) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(ext))
+	for k := range ext {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(k))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(ext[k]))
+	}
+	return b.String()
+}
+
+type noopCloser struct{ *bytes.Reader }
+
+func (noopCloser) Close() error { return nil }
+
+// recorder is the http.ResponseWriter a gRPC check is decided into.
+type recorder struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func newRecorder() *recorder { return &recorder{header: make(http.Header, 8)} }
+
+func (w *recorder) Header() http.Header { return w.header }
+
+func (w *recorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.body = append(w.body, b...)
+	return len(b), nil
+}
+
+// upstreamHeaders are the identity headers an allowed request carries
+// upstream. Those a decision does not set are removed, so that a client
+// cannot send its own X-Auth-Subject past the check.
+var upstreamHeaders = []string{"X-Auth-Subject", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Key-Type", "X-Auth-Scopes"}
+
+// checkResponse turns the recorded answer into Envoy's CheckResponse.
+func (w *recorder) checkResponse() *authv3.CheckResponse {
+	if w.status == http.StatusOK {
+		ok := &authv3.OkHttpResponse{}
+		for _, k := range upstreamHeaders {
+			if v, set := w.header[k]; set {
+				ok.Headers = append(ok.Headers, headerOption(k, strings.Join(v, ","), corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+			} else {
+				ok.HeadersToRemove = append(ok.HeadersToRemove, strings.ToLower(k))
+			}
+		}
+		for k, v := range w.header {
+			if !slices.Contains(upstreamHeaders, k) {
+				ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, headerOption(k, strings.Join(v, ","), corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+			}
+		}
+		sortOptions(ok.ResponseHeadersToAdd)
+		return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(codes.OK)},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok}}
+	}
+	denied := &authv3.DeniedHttpResponse{Status: &typev3.HttpStatus{Code: typev3.StatusCode(w.status)}, Body: string(w.body)}
+	for k, v := range w.header {
+		if k != "Content-Length" {
+			denied.Headers = append(denied.Headers, headerOption(k, strings.Join(v, ","), corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+		}
+	}
+	sortOptions(denied.Headers)
+	return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(grpcCode(w.status)), Message: http.StatusText(w.status)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied}}
+}
+
+func headerOption(k, v string, action corev3.HeaderValueOption_HeaderAppendAction) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: v}, AppendAction: action}
+}
+
+func sortOptions(o []*corev3.HeaderValueOption) {
+	slices.SortFunc(o, func(a, b *corev3.HeaderValueOption) int { return strings.Compare(a.Header.Key, b.Header.Key) })
+}
+
+// grpcCode names a refusal's status for Envoy's logs and stats. Envoy
+// denies on every code but OK; the HTTP status it answers is the denied
+// response's.
+func grpcCode(status int) codes.Code {
+	switch status {
+	case http.StatusUnauthorized:
+		return codes.Unauthenticated
+	case http.StatusTooManyRequests:
+		return codes.ResourceExhausted
+	case http.StatusBadRequest:
+		return codes.InvalidArgument
+	case http.StatusServiceUnavailable:
+		return codes.Unavailable
+	case http.StatusInternalServerError:
+		return codes.Internal
+	}
+	return codes.PermissionDenied
+}
+
+// authorizationService is the ext_authz service's full name.
+const authorizationService = "envoy.service.auth.v3.Authorization"
+
+// Check of grpc.health.v1: SERVING once the first full load is in memory,
+// as /readyz. Only the server as a whole ("") and the Authorization service
+// are known.
+func (h *grpcHealth) Check(_ context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	if svc := req.GetService(); svc != "" && svc != authorizationService {
+		return nil, status.Errorf(codes.NotFound, "unknown service %q", svc)
+	}
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if h.s.Ready() {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	return &healthpb.HealthCheckResponse{Status: st}, nil
+}
+
+// ServeGRPC serves g on l until ctx ends, then stops gracefully: checks in
+// flight are answered, for at most shutdownTimeout.
+func ServeGRPC(ctx context.Context, l net.Listener, g *grpc.Server) error {
+	log := logr.FromContextOrDiscard(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(l) }()
+	log.Info("ext_authz gRPC server listening", "addr", l.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("ext_authz gRPC server on %s: %w", l.Addr(), err)
+	case <-ctx.Done():
+	}
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(shutdownTimeout):
+		g.Stop()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return err
+	}
+	return nil
+}
