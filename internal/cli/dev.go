@@ -20,6 +20,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("dev", "Runs the whole product locally with no cluster: a control plane (kube-apiserver and etcd\nfrom --assets), keygate's CRDs, the controller and the auth server in this process, and the\nsamples. State (etcd data, JWT config) is kept in --state-dir, so a second start is fast and\nkeeps the same keys.", stderr)
 	assets := fs.String("assets", os.Getenv("KUBEBUILDER_ASSETS"), "folder with kube-apiserver, etcd and kubectl (make dev passes hack/setup-envtest.sh's)")
 	addr := fs.String("addr", ":8080", "address of the auth server (/check, /healthz, /readyz, /metrics)")
+	grpcAddr := fs.String("grpc-addr", ":9001", "address of Envoy's ext_authz gRPC service (empty: off)")
 	samples := fs.String("samples", "config/samples", "folder of manifests applied at start")
 	crds := fs.String("crds", filepath.Join("config", "crd", "bases"), "folder of keygate's CRDs")
 	stateDir := fs.String("state-dir", filepath.Join("bin", "dev"), "folder kept between runs: etcd data and the JWT config")
@@ -43,7 +44,7 @@ func runDev(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return devenv.RunDev(ctx, devenv.DevOptions{
-		Assets: *assets, CRDs: *crds, Samples: *samples, Addr: *addr,
+		Assets: *assets, CRDs: *crds, Samples: *samples, Addr: *addr, GRPCAddr: *grpcAddr,
 		StateDir: *stateDir, KubeconfigOut: *kubeconfig, Out: stdout, Log: log,
 	})
 }

@@ -22,8 +22,9 @@ type DevOptions struct {
 	Assets string
 	// CRDs is the folder of keygate's CRDs; Samples the folder of samples.
 	CRDs, Samples string
-	// Addr is where the auth server serves /check.
-	Addr string
+	// Addr is where the auth server serves /check; GRPCAddr, when set,
+	// where it serves Envoy's ext_authz over gRPC.
+	Addr, GRPCAddr string
 	// StateDir keeps etcd's data between runs, the JWT config and the
 	// kubeconfig (KubeconfigOut, when it is not set elsewhere).
 	StateDir, KubeconfigOut string
@@ -69,7 +70,7 @@ func RunDev(ctx context.Context, o DevOptions) (err error) {
 	if kubeconfig, err = filepath.Abs(kubeconfig); err != nil {
 		return err
 	}
-	if err := printHowTo(o.Out, howTo{addr: o.Addr, key: key, hmac: hmac, kubeconfig: kubeconfig, kubectl: kubectl}); err != nil {
+	if err := printHowTo(o.Out, howTo{addr: o.Addr, grpcAddr: o.GRPCAddr, key: key, hmac: hmac, kubeconfig: kubeconfig, kubectl: kubectl}); err != nil {
 		return err
 	}
 	select {
@@ -130,7 +131,7 @@ func (d *dev) jwtConfigPath() string { return filepath.Join(d.o.StateDir, "jwt.y
 
 func (d *dev) startKeygate(ctx context.Context) error {
 	d.progress("starting the controller and the auth server on %s", d.o.Addr)
-	k, err := StartKeygate(ctx, KeygateOptions{Config: d.cfg, Addr: d.o.Addr, JWTConfigPath: d.jwtConfigPath(), Log: d.o.Log})
+	k, err := StartKeygate(ctx, KeygateOptions{Config: d.cfg, Addr: d.o.Addr, GRPCAddr: d.o.GRPCAddr, JWTConfigPath: d.jwtConfigPath(), Log: d.o.Log})
 	if err != nil {
 		return err
 	}

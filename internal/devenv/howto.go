@@ -9,8 +9,8 @@ import (
 )
 
 type howTo struct {
-	addr, key, kubeconfig, kubectl string
-	hmac                           []byte
+	addr, grpcAddr, key, kubeconfig, kubectl string
+	hmac                                     []byte
 }
 
 var howToTemplate = template.Must(template.New("howto").Parse(`
@@ -24,7 +24,9 @@ keygate is running. Try it (paste as is):
 
   # no credential: the structured 401
   curl -i '{{.Base}}/check'
-
+{{if .GRPC}}
+  # Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization) is on {{.GRPC}}
+{{end}}
   export KUBECONFIG={{.Kubeconfig}}
   {{.Kubectl}} get apikeys,ratelimitpolicies -A
 
@@ -40,8 +42,15 @@ func printHowTo(w io.Writer, h howTo) error {
 	}
 	return howToTemplate.Execute(w, map[string]string{
 		"Base": "http://" + localAddr(h.addr), "Key": h.key, "Token": token, "Scopes": strings.Join(scopes, " "),
-		"Kubeconfig": h.kubeconfig, "Kubectl": h.kubectl,
+		"Kubeconfig": h.kubeconfig, "Kubectl": h.kubectl, "GRPC": grpcTarget(h.grpcAddr),
 	})
+}
+
+func grpcTarget(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	return localAddr(addr)
 }
 
 // localAddr turns a listen address (:8080) into one to dial.

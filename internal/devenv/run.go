@@ -31,6 +31,10 @@ type KeygateOptions struct {
 	// Listener is where the auth server serves /check; Addr when nil.
 	Listener net.Listener
 	Addr     string
+	// GRPCListener, or GRPCAddr, is where Envoy's ext_authz gRPC service
+	// is served; off when both are empty.
+	GRPCListener net.Listener
+	GRPCAddr     string
 	// JWTConfigPath is the auth server's JWT config file.
 	JWTConfigPath string
 	// NoController runs only the auth server.
@@ -144,6 +148,8 @@ func authServerManager(o KeygateOptions) (ctrl.Manager, error) {
 		Namespace:     o.Namespace,
 		Addr:          o.Addr,
 		Listener:      o.Listener,
+		GRPCAddr:      o.GRPCAddr,
+		GRPCListener:  o.GRPCListener,
 		JWTConfigPath: o.JWTConfigPath,
 		TrustedHops:   1,
 	})

@@ -1,26 +1,36 @@
 package e2e_test
 
 import (
+	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
+	"github.com/keygate-dev/keygate/internal/devenv"
 )
 
 // Traefik and Envoy are not in this system's package registry (Debian
 // bookworm has neither a traefik nor an envoy package), so these tests send
-// the requests that Traefik's ForwardAuth middleware and Envoy's HTTP
-// ext_authz filter send, with a Go client, and check that the auth server
+// the requests that Traefik's ForwardAuth middleware and Envoy's ext_authz
+// filter (HTTP and gRPC services) send, with a Go client, and check that the auth server
 // answers them as those proxies pass answers on: status, headers and body
 // unchanged, a 429 as a real 429.
 
 type proxyFixture struct {
-	s   *stack
-	ns  string
-	key string
+	s    *stack
+	ns   string
+	key  string
+	grpc authv3.AuthorizationClient
 }
 
 func setupProxies(t *testing.T, proxiesNS string) *proxyFixture {
@@ -118,5 +128,91 @@ func TestEnvoyExtAuthzShaped(t *testing.T) {
 		}
 	}
 	resp, body = f.envoy(t, prefix, http.MethodPost, "/api/sdk/events", hdr("X-API-Key", f.key))
+	expectRefused(t, resp, body, 429, "RATE_LIMITED")
+}
+
+// envoyGRPC sends what Envoy's ext_authz filter sends to a gRPC service:
+// a CheckRequest with the original method, request-target and headers, the
+// downstream peer, and the route's context_extensions as options. Its
+// answer is turned into what Envoy gives the client (a denial) or the
+// upstream (an admission's headers).
+func (f *proxyFixture) envoyGRPC(t *testing.T, ext map[string]string, method, target string, client http.Header) (*http.Response, string, *authv3.CheckResponse) {
+	t.Helper()
+	headers := map[string]string{":method": method, ":path": target, ":authority": "api.acme.example", "x-forwarded-for": "203.0.113.9"}
+	for k, v := range client {
+		headers[strings.ToLower(k)] = strings.Join(v, ",")
+	}
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Source: &authv3.AttributeContext_Peer{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{
+			SocketAddress: &corev3.SocketAddress{Address: "203.0.113.9", PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: 50000}}}}},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: method, Path: target, Host: "api.acme.example", Scheme: "https", Headers: headers}},
+		ContextExtensions: ext,
+	}}
+	resp, err := f.grpc.Check(context.Background(), req)
+	if err != nil {
+		t.Fatalf("ext_authz Check failed as an RPC: %v", err)
+	}
+	out := &http.Response{Header: http.Header{}}
+	if ok := resp.GetOkResponse(); ok != nil && resp.GetStatus().GetCode() == int32(codes.OK) {
+		out.StatusCode = http.StatusOK
+		for _, o := range append(ok.GetHeaders(), ok.GetResponseHeadersToAdd()...) {
+			out.Header.Set(o.GetHeader().GetKey(), o.GetHeader().GetValue())
+		}
+		return out, "", resp
+	}
+	d := resp.GetDeniedResponse()
+	if d == nil || resp.GetStatus().GetCode() == int32(codes.OK) {
+		t.Fatalf("neither an admission nor a denial: %v", resp)
+	}
+	out.StatusCode = int(d.GetStatus().GetCode())
+	for _, o := range d.GetHeaders() {
+		out.Header.Set(o.GetHeader().GetKey(), o.GetHeader().GetValue())
+	}
+	return out, d.GetBody(), resp
+}
+
+func TestEnvoyExtAuthzGRPC(t *testing.T) {
+	f := setupProxies(t, "e2e-envoy-grpc")
+	conn, err := grpc.NewClient(f.s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	f.grpc = authv3.NewAuthorizationClient(conn)
+
+	resp, body, _ := f.envoyGRPC(t, nil, http.MethodPost, "/api/sdk/batch", hdr("X-API-Key", f.key))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Auth-Subject") != "acme" || resp.Header.Get("X-Auth-Method") != "apikey" {
+		t.Fatalf("valid key: %d %q, upstream headers %v", resp.StatusCode, body, resp.Header)
+	}
+	if resp, body, _ = f.envoyGRPC(t, nil, http.MethodGet, "/api/sdk/config?apiKey="+f.key, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("key in the original query: %d %q", resp.StatusCode, body)
+	}
+	resp, body, _ = f.envoyGRPC(t, nil, http.MethodGet, "/api/sdk/events", nil)
+	expectRefused(t, resp, body, 401, "AUTH_FAILED")
+	resp, body, _ = f.envoyGRPC(t, map[string]string{"scopes": "admin"}, http.MethodGet, "/api/", hdr("X-API-Key", f.key))
+	expectRefused(t, resp, body, 403, "FORBIDDEN")
+
+	token, err := devenv.SignDevJWT(f.s.hmac, "dev-admin", []string{"admin"}, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body, raw := f.envoyGRPC(t, map[string]string{"auth": "jwt", "scopes": "admin"}, http.MethodDelete, "/admin/users/1",
+		hdr("Authorization", "Bearer "+token, "X-Auth-Key-Id", "forged"))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Auth-Subject") != "dev-admin" ||
+		!slices.Contains(raw.GetOkResponse().GetHeadersToRemove(), "x-auth-key-id") {
+		t.Fatalf("JWT: %d %q, upstream headers %v, removed %v", resp.StatusCode, body, resp.Header, raw.GetOkResponse().GetHeadersToRemove())
+	}
+
+	ext := map[string]string{"policy": f.ns + "/tight"}
+	for range 2 {
+		if resp, body, _ = f.envoyGRPC(t, ext, http.MethodPost, "/api/sdk/events", hdr("X-API-Key", f.key)); resp.StatusCode != 200 {
+			t.Fatalf("within the limit: %d %q", resp.StatusCode, body)
+		}
+		if resp.Header.Get("RateLimit-Policy") == "" {
+			t.Fatalf("no RateLimit-Policy for the client: %v", resp.Header)
+		}
+	}
+	resp, body, _ = f.envoyGRPC(t, ext, http.MethodPost, "/api/sdk/events", hdr("X-API-Key", f.key))
 	expectRefused(t, resp, body, 429, "RATE_LIMITED")
 }

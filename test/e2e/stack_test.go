@@ -27,8 +27,10 @@ type stack struct {
 	env     *testenv.Env
 	keygate *devenv.Keygate
 	authURL string // http://127.0.0.1:port of the auth server
-	hmac    []byte
-	dir     string
+	// grpcAddr is 127.0.0.1:port of its ext_authz gRPC service.
+	grpcAddr string
+	hmac     []byte
+	dir      string
 }
 
 func startStack() (*stack, error) {
@@ -64,8 +66,14 @@ func (s *stack) startKeygate() error {
 		return err
 	}
 	s.authURL = "http://" + l.Addr().String()
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
+	s.grpcAddr = gl.Addr().String()
 	s.keygate, err = devenv.StartKeygate(ctx, devenv.KeygateOptions{
-		Config: s.env.Config, Listener: l, JWTConfigPath: jwtPath, Log: logr.Discard(),
+		Config: s.env.Config, Listener: l, GRPCListener: gl, JWTConfigPath: jwtPath, Log: logr.Discard(),
 	})
 	if err != nil {
 		return err

@@ -46,13 +46,19 @@ func checkAuthServerNetwork(t *testing.T, objs []*unstructuredT, auth *unstructu
 	if want := ":" + strconv.FormatInt(ports["http"], 10); addr != want {
 		t.Errorf("auth server --addr=%s, but its container port http is %s", addr, want)
 	}
+	grpcAddr, _ := flagValue(args, "grpc-addr")
+	if want := ":" + strconv.FormatInt(ports["grpc"], 10); ports["grpc"] == 0 || grpcAddr != want {
+		t.Errorf("auth server --grpc-addr=%s, but its container port grpc is %s", grpcAddr, want)
+	}
 	svc := find(t, objs, "Service", "keygate-auth-server")
 	if !labelsMatch(stringMap(svc, "spec", "selector"), podLabels) {
 		t.Errorf("Service keygate-auth-server does not select the auth server's pods")
 	}
 	sp, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
-	if len(sp) != 1 || sp[0].(map[string]any)["port"] != int64(80) || sp[0].(map[string]any)["targetPort"] != "http" {
-		t.Errorf("Service keygate-auth-server ports = %v, want 80 -> http", sp)
+	if len(sp) != 2 || sp[0].(map[string]any)["port"] != int64(80) || sp[0].(map[string]any)["targetPort"] != "http" ||
+		sp[1].(map[string]any)["port"] != int64(9001) || sp[1].(map[string]any)["targetPort"] != "grpc" ||
+		sp[1].(map[string]any)["appProtocol"] != "kubernetes.io/h2c" {
+		t.Errorf("Service keygate-auth-server ports = %v, want 80 -> http and 9001 -> grpc (h2c)", sp)
 	}
 	pdb := find(t, objs, "PodDisruptionBudget", "keygate-auth-server")
 	if !labelsMatch(stringMap(pdb, "spec", "selector", "matchLabels"), podLabels) {
@@ -75,8 +81,8 @@ func checkAuthServerNetwork(t *testing.T, objs []*unstructuredT, auth *unstructu
 		t.Errorf("NetworkPolicy must admit exactly one namespace selector, got %v", from)
 	}
 	rp, _ := rule["ports"].([]any)
-	if len(rp) != 1 || rp[0].(map[string]any)["port"] != "http" {
-		t.Errorf("NetworkPolicy must admit only the check port http, got %v", rp)
+	if len(rp) != 2 || rp[0].(map[string]any)["port"] != "http" || rp[1].(map[string]any)["port"] != "grpc" {
+		t.Errorf("NetworkPolicy must admit only the check ports http and grpc, got %v", rp)
 	}
 }
 
