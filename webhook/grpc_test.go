@@ -309,4 +309,3 @@ func TestServeGRPCStopsWithTheContext(t *testing.T) {
 		t.Fatal("still listening after shutdown")
 	}
 }
-
