@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -115,8 +116,11 @@ func warmUp(t *testing.T, ctx context.Context, env *testenv.Env, base string) {
 
 func startManager(t *testing.T, ctx context.Context, env *testenv.Env, co cache.Options, setup func(manager.Manager) error) {
 	t.Helper()
+	// Controller names are unique per process; go test -count=N starts
+	// the same controllers again.
+	skip := true
 	m, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Cache: co,
-		Metrics: metricsserver.Options{BindAddress: "0"}})
+		Metrics: metricsserver.Options{BindAddress: "0"}, Controller: config.Controller{SkipNameValidation: &skip}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,6 +178,7 @@ func runValidation(t *testing.T, valid func() map[string]any, cases []validation
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("valid object refused: %v", err)
 			case tc.wantErr == "":
+				t.Cleanup(func() { deleteObject(t, u) })
 				return
 			case err == nil:
 				t.Fatalf("invalid object accepted; want an error containing %q", tc.wantErr)
@@ -220,6 +221,7 @@ func TestDefaults(t *testing.T) {
 	if err := env.Client.Create(ctx, u); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { deleteObject(t, u) })
 	got := &unstructured.Unstructured{}
 	got.SetGroupVersionKind(u.GroupVersionKind())
 	if err := env.Client.Get(ctx, keyOf(u), got); err != nil {
@@ -232,5 +234,13 @@ func TestDefaults(t *testing.T) {
 	}
 	if grace != "24h" {
 		t.Errorf("spec.rotation.gracePeriod defaulted to %q, want 24h", grace)
+	}
+}
+
+// deleteObject deletes what a test created, so that the suite can run
+// again against the same API server (go test -count=N).
+func deleteObject(t *testing.T, u *unstructured.Unstructured) {
+	if err := env.Client.Delete(context.Background(), u); err != nil {
+		t.Errorf("deleting %s: %v", u.GetName(), err)
 	}
 }

@@ -22,19 +22,18 @@ type nginxFixture struct {
 	base            string
 	sdkKey, pubKey  string
 	admin, readOnly string // JWTs
+	ns              string
 }
-
-const nginxNS = "e2e-nginx"
 
 func setupNginx(t *testing.T) *nginxFixture {
 	s := getStack(t)
 	f := &nginxFixture{s: s, up: startUpstream(t)}
-	s.namespace(t, nginxNS)
-	_, f.sdkKey = s.generatedKey(t, nginxNS, "sdk", keygatev1alpha1.ApiKeySpec{Subject: "acme", Prefix: "wfx_", Scopes: []string{"events:write"}})
-	_, f.pubKey = s.generatedKey(t, nginxNS, "widget", keygatev1alpha1.ApiKeySpec{
+	f.ns = s.namespace(t, "e2e-nginx")
+	_, f.sdkKey = s.generatedKey(t, f.ns, "sdk", keygatev1alpha1.ApiKeySpec{Subject: "acme", Prefix: "wfx_", Scopes: []string{"events:write"}})
+	_, f.pubKey = s.generatedKey(t, f.ns, "widget", keygatev1alpha1.ApiKeySpec{
 		Subject: "acme", Type: keygatev1alpha1.KeyTypePublic, AllowedOrigins: []string{"https://app.acme.example"}})
 	s.waitPolicy(t, &keygatev1alpha1.RateLimitPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "tight", Namespace: nginxNS},
+		ObjectMeta: metav1.ObjectMeta{Name: "tight", Namespace: f.ns},
 		Spec: keygatev1alpha1.RateLimitPolicySpec{Rules: []keygatev1alpha1.RateLimitRule{{
 			Name: "burst", Limit: 2, Period: metav1.Duration{Duration: time.Minute}, By: "apiKey",
 			Match: &keygatev1alpha1.RequestMatch{PathPrefixes: []string{"/limited/"}},
@@ -53,7 +52,7 @@ func setupNginx(t *testing.T) *nginxFixture {
 		routeSpec{Path: "/admin/", Auth: s.authURL, Query: "?auth=jwt&scopes=admin"},
 		routeSpec{Path: "/scoped/", Auth: s.authURL, Query: "?scopes=admin"},
 		routeSpec{Path: "/widget/", Auth: s.authURL, Query: "?keyTypes=public"},
-		routeSpec{Path: "/limited/", Auth: s.authURL, Query: "?policy=" + nginxNS + "/tight"},
+		routeSpec{Path: "/limited/", Auth: s.authURL, Query: "?policy=" + f.ns + "/tight"},
 		routeSpec{Path: "/notready/", Auth: startUnreadyAuthServer(t, s)},
 	)
 	return f
@@ -183,7 +182,7 @@ func repeat(s string, n int) string {
 
 func testRotation(t *testing.T, f *nginxFixture) {
 	const grace = 4 * time.Second
-	ak, old := f.s.generatedKey(t, nginxNS, "rotating", keygatev1alpha1.ApiKeySpec{
+	ak, old := f.s.generatedKey(t, f.ns, "rotating", keygatev1alpha1.ApiKeySpec{
 		Subject: "acme", Rotation: &keygatev1alpha1.Rotation{Every: metav1.Duration{Duration: time.Hour}, GracePeriod: metav1.Duration{Duration: grace}}})
 	patch := client.MergeFrom(ak.DeepCopy())
 	ak.Annotations = map[string]string{keygatev1alpha1.AnnotationRotate: "1"}
@@ -191,7 +190,7 @@ func testRotation(t *testing.T, f *nginxFixture) {
 		t.Fatal(err)
 	}
 	rotated := time.Now()
-	key := f.s.waitDelivered(t, nginxNS, "rotating", old)
+	key := f.s.waitDelivered(t, f.ns, "rotating", old)
 	f.pass(t, "/api/", hdr("X-API-Key", key))
 	f.pass(t, "/api/", hdr("X-API-Key", old))
 	eventually(t, grace+5*time.Second, "old key refused after the grace period", func() bool {
@@ -205,7 +204,7 @@ func testRotation(t *testing.T, f *nginxFixture) {
 }
 
 func testDisable(t *testing.T, f *nginxFixture) {
-	ak, key := f.s.generatedKey(t, nginxNS, "to-disable", keygatev1alpha1.ApiKeySpec{Subject: "acme"})
+	ak, key := f.s.generatedKey(t, f.ns, "to-disable", keygatev1alpha1.ApiKeySpec{Subject: "acme"})
 	f.pass(t, "/api/", hdr("X-API-Key", key))
 	patch := client.MergeFrom(ak.DeepCopy())
 	ak.Spec.Disabled = true

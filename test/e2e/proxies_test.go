@@ -35,7 +35,7 @@ type proxyFixture struct {
 
 func setupProxies(t *testing.T, proxiesNS string) *proxyFixture {
 	s := getStack(t)
-	s.namespace(t, proxiesNS)
+	proxiesNS = s.namespace(t, proxiesNS)
 	_, key := s.generatedKey(t, proxiesNS, "sdk", keygatev1alpha1.ApiKeySpec{Subject: "acme", Scopes: []string{"events:write"}})
 	s.waitPolicy(t, &keygatev1alpha1.RateLimitPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "tight", Namespace: proxiesNS},

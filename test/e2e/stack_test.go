@@ -29,8 +29,10 @@ type stack struct {
 	authURL string // http://127.0.0.1:port of the auth server
 	// grpcAddr is 127.0.0.1:port of its ext_authz gRPC service.
 	grpcAddr string
-	hmac     []byte
-	dir      string
+	// nsRuns counts the namespaces made from each base name.
+	nsRuns map[string]int
+	hmac   []byte
+	dir    string
 }
 
 func startStack() (*stack, error) {
@@ -40,7 +42,7 @@ func startStack() (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &stack{env: env}
+	s := &stack{env: env, nsRuns: map[string]int{}}
 	if err := s.startKeygate(); err != nil {
 		_ = s.stop()
 		return nil, err
@@ -109,9 +111,16 @@ func waitReady(base string, timeout time.Duration) error {
 	return fmt.Errorf("auth server at %s not ready after %s", base, timeout)
 }
 
-// namespace creates a namespace for one scenario.
-func (s *stack) namespace(t *testing.T, name string) string {
+// namespace creates a namespace for one scenario and returns its name:
+// base the first time, base-2, base-3... when go test -count=N runs the
+// scenario again on the same API server.
+func (s *stack) namespace(t *testing.T, base string) string {
 	t.Helper()
+	s.nsRuns[base]++
+	name := base
+	if n := s.nsRuns[base]; n > 1 {
+		name = fmt.Sprintf("%s-%d", base, n)
+	}
 	if err := s.env.CreateNamespace(name); err != nil {
 		t.Fatal(err)
 	}
