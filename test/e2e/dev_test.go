@@ -1,0 +1,224 @@
+package e2e_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate-dev/keygate/internal/testenv"
+)
+
+// TestDevPrintsLinesThatWork runs keygate dev as make dev does (the built
+// binary, a control plane of its own, the repository's CRDs and samples),
+// pastes every command it prints into bash, and checks what each answers.
+// Then Ctrl-C (SIGINT) must stop it cleanly with nothing left running.
+func TestDevPrintsLinesThatWork(t *testing.T) {
+	testenv.RequireBinary(t, "curl")
+	assets, err := testenv.Assets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := testenv.RepoRoot()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "keygate")
+	if out, err := exec.Command("go", "build", "-o", bin, root).CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr, grpcAddr := freeAddr(t), freeAddr(t)
+	state := filepath.Join(dir, "state")
+	cmd := exec.Command(bin, "dev", "--assets", assets, "--addr", addr, "--grpc-addr", grpcAddr,
+		"--samples", filepath.Join(root, "config", "samples"), "--crds", filepath.Join(root, "config", "crd", "bases"),
+		"--state-dir", state, "--kubeconfig-out", filepath.Join(state, "kubeconfig"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	lines := make(chan string, 256)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	printed := readUntil(t, lines, "Ctrl-C stops everything.", 3*time.Minute, stderr)
+
+	var curls []string
+	var kubectl []string
+	for _, l := range printed {
+		l = strings.TrimSpace(l)
+		switch {
+		case strings.HasPrefix(l, "curl "):
+			curls = append(curls, l)
+		case strings.HasPrefix(l, "export KUBECONFIG="), strings.Contains(l, "kubectl get "):
+			kubectl = append(kubectl, l)
+		}
+	}
+	if len(curls) != 3 || len(kubectl) != 2 {
+		t.Fatalf("keygate dev printed %d curl and %d kubectl lines, want 3 and 2:\n%s", len(curls), len(kubectl), strings.Join(printed, "\n"))
+	}
+	for i, want := range []struct {
+		status string
+		body   string
+	}{
+		{"HTTP/1.1 200", ""},
+		{"HTTP/1.1 200", ""},
+		{"HTTP/1.1 401", `"code":"AUTH_FAILED"`},
+	} {
+		out := bash(t, curls[i])
+		if !strings.HasPrefix(out, want.status) || !strings.Contains(out, want.body) {
+			t.Errorf("pasted %q:\n%s\nwant %s with %q", curls[i], out, want.status, want.body)
+		}
+		// Header names are case-insensitive (Go writes Ratelimit-Policy).
+		lower := strings.ToLower(out)
+		if i == 0 && !strings.Contains(lower, "x-auth-subject: acme") {
+			t.Errorf("the sample key's answer has no X-Auth-Subject:\n%s", out)
+		}
+		if i == 0 && !strings.Contains(lower, "ratelimit-policy: ") {
+			t.Errorf("the sample key's answer, with the seed policy, has no RateLimit-Policy:\n%s", out)
+		}
+	}
+	if out := bash(t, strings.Join(kubectl, "; ")); !strings.Contains(out, "acme-sdk") || !strings.Contains(out, "breakground") {
+		t.Errorf("pasted the kubectl lines:\n%s\nwant the sample ApiKey and RateLimitPolicy", out)
+	}
+	if c, err := net.DialTimeout("tcp", grpcAddr, time.Second); err != nil {
+		t.Errorf("the ext_authz gRPC port %s is not open: %v", grpcAddr, err)
+	} else {
+		_ = c.Close()
+	}
+
+	children := childPIDs(t, cmd.Process.Pid)
+	if len(children) < 2 {
+		t.Fatalf("keygate dev runs %d child processes, want kube-apiserver and etcd at least", len(children))
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for range lines { // drain, so that Wait can return
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("keygate dev after Ctrl-C: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("keygate dev did not stop within 60s of Ctrl-C")
+	}
+	// The processes keygate dev started (kube-apiserver, etcd) must not
+	// outlive it.
+	for _, pid := range children {
+		if alive(pid) {
+			t.Errorf("process %d that keygate dev started still runs after it stopped", pid)
+		}
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		_ = c.Close()
+		t.Fatalf("%s still answers after keygate dev stopped", addr)
+	}
+}
+
+// readUntil collects printed lines up to and including the one that
+// contains end.
+func readUntil(t *testing.T, lines <-chan string, end string, timeout time.Duration, stderr fmt.Stringer) []string {
+	t.Helper()
+	var got []string
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("keygate dev exited before printing %q:\n%s\n%s", end, strings.Join(got, "\n"), stderr)
+			}
+			got = append(got, l)
+			if strings.Contains(l, end) {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("keygate dev printed no %q within %s:\n%s\n%s", end, timeout, strings.Join(got, "\n"), stderr)
+		}
+	}
+}
+
+// bash runs a line as a user pasting it would, and returns its output.
+func bash(t *testing.T, line string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", line)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr // curl's progress meter, shown only when stdout is not a terminal
+	out, err := cmd.Output()
+	if err != nil {
+		t.Errorf("bash -c %q: %v\n%s", line, err, stderr.String())
+	}
+	return strings.ReplaceAll(string(out), "\r", "")
+}
+
+// childPIDs lists the processes whose parent is pid, from /proc.
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(filepath.Dir(f)), "/"))
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// alive reports whether pid runs (a zombie waiting for its parent does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// lockedBuffer collects a process's stderr while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
