@@ -134,9 +134,11 @@ func orDefault(v, d string) string {
 }
 
 // splitURL splits an absolute URL or a request-target into path, query and
-// host, without allocating. A fragment is dropped.
+// host, without allocating. A fragment is dropped. Only a "://" before the
+// first "/", "?" or "#" is a scheme: /k/x?next=https://a/ is the path /k/x,
+// not a URL with the host k, so no client can move its path out of a rule.
 func splitURL(u string) (p, query, host string) {
-	if i := strings.Index(u, "://"); i >= 0 {
+	if i := strings.Index(u, "://"); i > 0 && !strings.ContainsAny(u[:i], "/?#") {
 		rest := u[i+3:]
 		j := strings.IndexAny(rest, "/?#")
 		if j < 0 {

@@ -39,6 +39,14 @@ func TestReadOriginal(t *testing.T) {
 			want: original{method: "GET", path: "/api/auth/x%zz", host: "h"}},
 		{name: "relative original URL", target: "/check", hdr: []string{"X-Original-URL", "/p?x"},
 			want: original{method: "GET", path: "/p", rawQuery: "x"}},
+		// A "://" in the path or query is no scheme: the path stays where
+		// the rules see it.
+		{name: "traefik URI with a URL in its query", target: "/check", hdr: []string{"X-Forwarded-Uri", "/k/x?next=https://a.example/", "X-Forwarded-Method", "GET"},
+			want: original{method: "GET", path: "/k/x", rawQuery: "next=https://a.example/"}},
+		{name: "traefik URI with a URL in its path", target: "/check", hdr: []string{"X-Forwarded-Uri", "/k/http://a/b"},
+			want: original{method: "GET", path: "/k/http:/a/b"}},
+		{name: "nginx URL with a URL in its query", target: "/check", hdr: []string{"X-Original-URL", "https://h/k/x?r=http://e/"},
+			want: original{method: "GET", path: "/k/x", rawQuery: "r=http://e/", host: "h"}},
 		{name: "envoy path with a spoofed nginx header", target: "/check/api", hdr: []string{"X-Original-URL", "https://h/public"}, wantErr: true},
 		{name: "pinned traefik ignores X-Original-URL", mode: ProxyTraefik, target: "/check", hdr: []string{"X-Original-URL", "https://h/public", "X-Forwarded-Uri", "/api/auth/login"},
 			want: original{method: "GET", path: "/api/auth/login"}},
