@@ -170,6 +170,9 @@ func (is *issuer) identity(claims jwt.MapClaims) (Identity, error) {
 	if sub == "" {
 		return Identity{}, invalid("token has no subject")
 	}
+	if !headerSafe(sub, true) {
+		return Identity{}, invalid("token subject has control characters")
+	}
 	scopes, err := scopesOf(claims[is.scopesClaim])
 	if err != nil {
 		return Identity{}, err
@@ -189,7 +192,13 @@ func scopesOf(v any) ([]string, error) {
 	case nil:
 		return nil, nil
 	case string:
-		return strings.Fields(s), nil
+		out := strings.Fields(s)
+		for _, f := range out {
+			if !headerSafe(f, false) {
+				return nil, invalid("token scope has spaces or control characters")
+			}
+		}
+		return out, nil
 	case []any:
 		out := make([]string, 0, len(s))
 		for _, e := range s {
@@ -197,12 +206,30 @@ func scopesOf(v any) ([]string, error) {
 			if !ok {
 				return nil, invalid("token scopes claim is not a string or an array of strings")
 			}
+			if !headerSafe(str, false) {
+				// X-Auth-Scopes is space separated: "read admin" as one
+				// scope would reach the upstream as two.
+				return nil, invalid("token scope has spaces or control characters")
+			}
 			out = append(out, str)
 		}
 		return out, nil
 	default:
 		return nil, invalid("token scopes claim is not a string or an array of strings")
 	}
+}
+
+// headerSafe reports whether s can be sent upstream in an X-Auth-* header
+// as it is: no control characters (CR and LF would split the header), and
+// no space or tab unless spaces is set.
+func headerSafe(s string, spaces bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || (!spaces && c == ' ') {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyError is what Verify returns: a client-safe message and the

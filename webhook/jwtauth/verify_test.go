@@ -126,6 +126,13 @@ func TestVerifyIdentity(t *testing.T) {
 		{"scopes of the wrong type", "keygate-dev", map[string]any{"scope": 42}, nil, "scopes claim"},
 		{"array with a number", "keygate-dev", map[string]any{"scope": []any{"a", 1}}, nil, "scopes claim"},
 		{"subject not a string", "keygate-dev", map[string]any{"sub": 7}, nil, "no subject"},
+		// X-Auth-Subject and X-Auth-Scopes go upstream as headers: a claim
+		// that would split a header or add a scope there is refused.
+		{"subject with CRLF", "keygate-dev", map[string]any{"sub": "eve\r\nX-Admin: true"}, nil, "subject has control characters"},
+		{"subject with a space", "keygate-dev", map[string]any{"sub": "Eve Smith"}, nil, ""},
+		{"scope with a space", "keygate-dev", map[string]any{"scope": []string{"read admin"}}, nil, "scope has spaces"},
+		{"scope with LF", "keygate-dev", map[string]any{"scope": []string{"read\nX-Admin: 1"}}, nil, "scope has spaces"},
+		{"scope string with a control character", "keygate-dev", map[string]any{"scope": "read \x00admin"}, nil, "scope has spaces"},
 		{"custom scopes claim", "rsa-issuer", map[string]any{"aud": "api", "uid": "bob", "scp": []string{"x"}, "scope": "ignored"}, []string{"x"}, ""},
 	}
 	for _, tc := range cases {
