@@ -91,7 +91,8 @@
 // CONFIG: a policy= names a RateLimitPolicy that is not loaded; fix the
 // route or the policy, the request is never admitted without its limits),
 // NOT_READY (503, SERVER), RATE_LIMIT_UNAVAILABLE (503, RATE_LIMIT: Redis
-// is unreachable and --redis-on-error=deny).
+// is unreachable and --redis-on-error=deny), INTERNAL_ERROR (500, SERVER:
+// a bug while deciding an ext_authz gRPC check; never an admission).
 //
 // Rate limits: by ip and header rules are counted before authentication,
 // apiKey and subject rules after it. Every answer that a rule counted

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,12 +36,10 @@ import (
 // the same code as /check and answered with the same status, headers and
 // JSON body, as an OkHttpResponse or a DeniedHttpResponse.
 //
-// Options: the route's context_extensions (auth, scopes, keyTypes,
-// namespaces, policy), set per route in Envoy's ext_authz filter config;
-// a CheckRequest with none gets --grpc-options (Envoy Gateway and Istio
-// cannot set context_extensions). Like the check URL, they come from the
-// proxy's or the server's configuration, never from the client. Unknown
-// keys are INVALID_OPTIONS.
+// Options: --grpc-options, with each option the route's context_extensions
+// set (auth, scopes, keyTypes, namespaces, policy) replacing that one
+// option. Like the check URL, they come from the proxy's or the server's
+// configuration, never from the client. Unknown keys are INVALID_OPTIONS.
 //
 // Client IP: Envoy's source address stands for the TCP peer, and
 // X-Forwarded-For is read with --trusted-hops exactly as for /check.
@@ -61,21 +60,39 @@ type grpcHealth struct {
 // and the gRPC health check (SERVING once /readyz would say ok) from s.
 func (s *Server) NewGRPCServer() *grpc.Server {
 	g := grpc.NewServer(
-		grpc.MaxRecvMsgSize(grpcMaxMessage(s.cfg.MaxBodyBytes)),
+		grpc.MaxRecvMsgSize(grpcMaxMessage),
 		grpc.ConnectionTimeout(readHeaderTimeout),
+		grpc.UnaryInterceptor(s.recoverCheck),
 	)
 	authv3.RegisterAuthorizationServer(g, &grpcAuthz{s: s})
 	healthpb.RegisterHealthServer(g, &grpcHealth{s: s})
 	return g
 }
 
-// grpcMaxMessage bounds a CheckRequest: the headers nginx or Envoy would
-// accept, plus the body the server reads at most.
-func grpcMaxMessage(maxBody int64) int {
-	if maxBody < 0 {
-		maxBody = 0
-	}
-	return int(maxBody) + 2*maxHeaderBytes
+// grpcMaxMessage bounds a CheckRequest. A larger one is an RPC error,
+// which Envoy answers per its failure_mode_allow, so the bound is far
+// above what Envoy forwards with its defaults; a body larger than
+// --max-body-bytes inside it is ignored, as over HTTP.
+const grpcMaxMessage = 16 << 20
+
+// recoverCheck turns a panic while deciding into a denied 500: grpc-go,
+// unlike net/http, would let it end the process, and an RPC error could
+// be an admission under failure_mode_allow.
+func (s *Server) recoverCheck(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.Log.Error(fmt.Errorf("panic: %T", p), "a gRPC call failed", "method", info.FullMethod, "stack", string(debug.Stack()))
+			if info.FullMethod != authv3.Authorization_Check_FullMethodName {
+				resp, err = nil, status.Error(codes.Internal, "internal error")
+				return
+			}
+			w := newRecorder()
+			writeRefusal(w, refInternal, ratelimit.Decision{}, AuthAny, false)
+			decisionCounter(refInternal.code, methodNone).Inc()
+			resp, err = w.checkResponse(), nil
+		}
+	}()
+	return handler(ctx, req)
 }
 
 // Check answers one ext_authz request. It never returns an error: every
@@ -92,10 +109,8 @@ func (a *grpcAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv
 
 func (a *grpcAuthz) decide(ctx context.Context, w *recorder, req *authv3.CheckRequest) (method, code string) {
 	s := a.s
-	r, orig, opts, err := grpcOriginal(ctx, req)
-	if opts == "" {
-		opts = s.cfg.GRPCOptions
-	}
+	r, orig, err := grpcOriginal(ctx, req)
+	opts := mergeOptions(s.cfg.GRPCOptions, req.GetAttributes().GetContextExtensions())
 	if !s.Ready() {
 		writeRefusal(w, refNotReady, ratelimit.Decision{}, AuthAny, false)
 		return methodNone, refNotReady.code
@@ -111,10 +126,9 @@ func (a *grpcAuthz) decide(ctx context.Context, w *recorder, req *authv3.CheckRe
 }
 
 // grpcOriginal turns a CheckRequest into the request /check would have
-// seen, the original request, and the options text. The request is usable
-// (headers, context, address) even when err says the CheckRequest is
-// incomplete.
-func grpcOriginal(ctx context.Context, req *authv3.CheckRequest) (*http.Request, original, string, error) {
+// seen and the original request. The request is usable (headers, context,
+// address) even when err says the CheckRequest is incomplete.
+func grpcOriginal(ctx context.Context, req *authv3.CheckRequest) (*http.Request, original, error) {
 	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
 	r := (&http.Request{Method: h.GetMethod(), URL: &url.URL{Path: checkPath}, Header: grpcHeaders(h), Host: h.GetHost(),
@@ -122,15 +136,16 @@ func grpcOriginal(ctx context.Context, req *authv3.CheckRequest) (*http.Request,
 	// Envoy passes every status through, so the ingress-nginx shape of a
 	// refusal is never wanted; a client sending X-Sent-From cannot ask for it.
 	r.Header.Del("X-Sent-From")
-	opts := extensionOptions(attrs.GetContextExtensions())
 	if h == nil || h.GetMethod() == "" || h.GetPath() == "" {
-		return r, original{}, opts, fmt.Errorf("%w: the ext_authz CheckRequest has no HTTP method or path", errBadRequest)
+		return r, original{}, fmt.Errorf("%w: the ext_authz CheckRequest has no HTTP method or path", errBadRequest)
 	}
 	if body := grpcBody(h); len(body) > 0 {
 		r.Body, r.ContentLength = noopCloser{bytes.NewReader(body)}, int64(len(body))
 	}
-	p, q, host := splitURL(h.GetPath())
-	return r, original{method: h.GetMethod(), path: cleanPath(p), rawQuery: q, host: orDefault(h.GetHost(), host)}, opts, nil
+	// Envoy's path is the :path header, origin-form: cut at ? and # only.
+	target, _, _ := strings.Cut(h.GetPath(), "#")
+	p, q, _ := strings.Cut(target, "?")
+	return r, original{method: h.GetMethod(), path: cleanPath(p), rawQuery: q, host: h.GetHost()}, nil
 }
 
 // grpcHeaders reads the headers of either encoding: the map (lower-case
@@ -174,27 +189,23 @@ func sourceAddr(ctx context.Context, src *authv3.AttributeContext_Peer) string {
 	return ""
 }
 
-// extensionOptions writes context_extensions as the options text of a
-// check URL, sorted so that equal options share one cache entry.
-func extensionOptions(ext map[string]string) string {
+// mergeOptions writes the options of a gRPC check in check-URL form:
+// base (--grpc-options) with each option that ext (the route's
+// context_extensions) sets replaced. Keys are sorted, so that equal
+// options share one cache entry. A base that cannot be parsed is returned
+// as it is, so that its error is reported (INVALID_OPTIONS), never dropped.
+func mergeOptions(base string, ext map[string]string) string {
 	if len(ext) == 0 {
-		return ""
+		return base
 	}
-	keys := make([]string, 0, len(ext))
-	for k := range ext {
-		keys = append(keys, k)
+	q, err := url.ParseQuery(base)
+	if err != nil {
+		return base
 	}
-	slices.Sort(keys)
-	var b strings.Builder
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(url.QueryEscape(k))
-		b.WriteByte('=')
-		b.WriteString(url.QueryEscape(ext[k]))
+	for k, v := range ext {
+		q[k] = []string{v}
 	}
-	return b.String()
+	return q.Encode()
 }
 
 type noopCloser struct{ *bytes.Reader }

@@ -5,16 +5,20 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"golang.org/x/net/http/httpguts"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
 
 // These tests call the ext_authz gRPC service over a real gRPC connection
@@ -105,63 +109,111 @@ func asHTTP(t *testing.T, resp *authv3.CheckResponse) *httptest.ResponseRecorder
 }
 
 // TestGRPCDecidesAsCheck: every request gets over gRPC the status, error
-// code and identity that the same request gets from /check through
-// Envoy's HTTP ext_authz.
+// code, identity and rate-limit headers that the same request gets from
+// /check through Envoy's HTTP ext_authz. A request sent n times is
+// compared on its last answer.
 func TestGRPCDecidesAsCheck(t *testing.T) {
 	tests := []struct {
 		name, method, target string
 		ext                  map[string]string
 		hdr                  []string
 		want                 string
+		n                    int
 	}{
-		{"key in header", "POST", "/api/sdk/events", nil, []string{"X-API-Key", keySecret}, ""},
-		{"key in the query", "GET", "/api/sdk/events?apiKey=" + keySecret, nil, nil, ""},
-		{"unknown key", "GET", "/api/x", nil, []string{"X-API-Key", keyUnknown}, CodeAuthFailed},
-		{"disabled key", "GET", "/api/x", nil, []string{"X-API-Key", keyDisabled}, CodeAuthFailed},
-		{"no credential", "GET", "/api/x", nil, nil, CodeAuthFailed},
-		{"missing scope", "GET", "/api/x", map[string]string{"scopes": "admin"}, []string{"X-API-Key", keySecret}, CodeForbidden},
-		{"scopes held", "GET", "/api/x", map[string]string{"scopes": "read,events:write"}, []string{"X-API-Key", keySecret}, ""},
-		{"public key refused by default", "GET", "/api/x", nil, []string{"X-API-Key", keyPublic, "Origin", "https://app.acme.com"}, CodeForbidden},
-		{"public key, allowed origin", "GET", "/api/x", map[string]string{"keyTypes": "public"}, []string{"X-API-Key", keyPublic, "Origin", "https://app.acme.com"}, ""},
-		{"public key, foreign origin", "GET", "/api/x", map[string]string{"keyTypes": "public"}, []string{"X-API-Key", keyPublic, "Origin", "https://evil.example"}, CodeForbidden},
-		{"namespace not allowed", "GET", "/api/x", map[string]string{"namespaces": "other"}, []string{"X-API-Key", keySecret}, CodeAuthFailed},
-		{"JWT", "GET", "/admin/x", map[string]string{"auth": "jwt", "scopes": "admin"}, []string{"Authorization", "Bearer jwt-admin"}, ""},
-		{"JWT in the cookie", "GET", "/admin/x", map[string]string{"auth": "jwt"}, []string{"Cookie", "a=b; session_token=jwt-user"}, ""},
-		{"revoked JWT", "GET", "/admin/x", map[string]string{"auth": "jwt"}, []string{"Authorization", "Bearer jwt-revoked"}, CodeTokenRevoked},
-		{"no token", "GET", "/admin/x", map[string]string{"auth": "jwt"}, nil, CodeNoToken},
-		{"auth none", "GET", "/public", map[string]string{"auth": "none"}, nil, ""},
-		{"seed policy", "GET", "/api/sdk/events", map[string]string{"policy": "acme/seed"}, []string{"X-API-Key", keySecret}, ""},
-		{"missing policy", "GET", "/api/x", map[string]string{"policy": "acme/missing"}, []string{"X-API-Key", keySecret}, CodePolicyNotFound},
-		{"unknown option", "GET", "/api/x", map[string]string{"scope": "admin"}, []string{"X-API-Key", keySecret}, CodeInvalidOptions},
-		{"a client's own auth=none in the query", "GET", "/api/x?auth=none", nil, nil, CodeAuthFailed},
+		{"key in header", "POST", "/api/sdk/events", nil, []string{"X-API-Key", keySecret}, "", 1},
+		{"key in the query", "GET", "/api/sdk/events?apiKey=" + keySecret, nil, nil, "", 1},
+		{"unknown key", "GET", "/api/x", nil, []string{"X-API-Key", keyUnknown}, CodeAuthFailed, 1},
+		{"disabled key", "GET", "/api/x", nil, []string{"X-API-Key", keyDisabled}, CodeAuthFailed, 1},
+		{"no credential", "GET", "/api/x", nil, nil, CodeAuthFailed, 1},
+		{"missing scope", "GET", "/api/x", map[string]string{"scopes": "admin"}, []string{"X-API-Key", keySecret}, CodeForbidden, 1},
+		{"scopes held", "GET", "/api/x", map[string]string{"scopes": "read,events:write"}, []string{"X-API-Key", keySecret}, "", 1},
+		{"public key refused by default", "GET", "/api/x", nil, []string{"X-API-Key", keyPublic, "Origin", "https://app.acme.com"}, CodeForbidden, 1},
+		{"public key, allowed origin", "GET", "/api/x", map[string]string{"keyTypes": "public"}, []string{"X-API-Key", keyPublic, "Origin", "https://app.acme.com"}, "", 1},
+		{"public key, foreign origin", "GET", "/api/x", map[string]string{"keyTypes": "public"}, []string{"X-API-Key", keyPublic, "Origin", "https://evil.example"}, CodeForbidden, 1},
+		{"namespace not allowed", "GET", "/api/x", map[string]string{"namespaces": "other"}, []string{"X-API-Key", keySecret}, CodeAuthFailed, 1},
+		{"JWT", "GET", "/admin/x", map[string]string{"auth": "jwt", "scopes": "admin"}, []string{"Authorization", "Bearer jwt-admin"}, "", 1},
+		{"JWT in the cookie", "GET", "/admin/x", map[string]string{"auth": "jwt"}, []string{"Cookie", "a=b; session_token=jwt-user"}, "", 1},
+		{"revoked JWT", "GET", "/admin/x", map[string]string{"auth": "jwt"}, []string{"Authorization", "Bearer jwt-revoked"}, CodeTokenRevoked, 1},
+		{"no token", "GET", "/admin/x", map[string]string{"auth": "jwt"}, nil, CodeNoToken, 1},
+		{"auth none", "GET", "/public", map[string]string{"auth": "none"}, nil, "", 1},
+		{"seed policy", "GET", "/api/sdk/events", map[string]string{"policy": "acme/seed"}, []string{"X-API-Key", keySecret}, "", 1},
+		{"missing policy", "GET", "/api/x", map[string]string{"policy": "acme/missing"}, []string{"X-API-Key", keySecret}, CodePolicyNotFound, 1},
+		{"unknown option", "GET", "/api/x", map[string]string{"scope": "admin"}, []string{"X-API-Key", keySecret}, CodeInvalidOptions, 1},
+		{"a client's own auth=none in the query", "GET", "/api/x?auth=none", nil, nil, CodeAuthFailed, 1},
+		// acme/strict allows one request a minute per key under /k/: a
+		// URL in the query or the path must not move the request out.
+		{"path rule, URL in the query", "GET", "/k/x?next=https://a.example/", map[string]string{"policy": "acme/strict"}, []string{"X-API-Key", keySecret}, CodeRateLimited, 2},
+		{"path rule, URL in the path", "GET", "/k/http://a.example/b", map[string]string{"policy": "acme/strict"}, []string{"X-API-Key", keySecret}, CodeRateLimited, 2},
+		{"path rule, encoded path", "GET", "/%6B/x", map[string]string{"policy": "acme/strict"}, []string{"X-API-Key", keySecret}, CodeRateLimited, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			viaGRPC := asHTTP(t, newHarness(t).grpc(t).check(t, envoyCheck(tc.method, tc.target, tc.ext, tc.hdr...)))
-			r := httptest.NewRequest(tc.method, "/check"+envoyOptionsSegment(tc.ext)+tc.target, nil)
-			r.RemoteAddr = "198.51.100.1:41000"
-			r.Header.Set("X-Forwarded-For", "203.0.113.5")
-			for i := 0; i+1 < len(tc.hdr); i += 2 {
-				r.Header.Add(tc.hdr[i], tc.hdr[i+1])
+			got, sent := compareWithCheck(t, true, tc.n, tc.method, tc.target, tc.ext, tc.hdr, "")
+			if !sent {
+				t.Fatal("the request could not be sent to /check")
 			}
-			viaHTTP := newHarness(t).do(r)
-			got, want := code(t, viaGRPC), code(t, viaHTTP)
-			if want != tc.want {
-				t.Fatalf("/check answered %q (%d), the table says %q: fix the table", want, viaHTTP.Code, tc.want)
-			}
-			if got != want || viaGRPC.Code != viaHTTP.Code {
-				t.Fatalf("gRPC answered %d %q, /check %d %q", viaGRPC.Code, got, viaHTTP.Code, want)
-			}
-			for _, k := range []string{"X-Auth-Subject", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Scopes", "WWW-Authenticate", "RateLimit", "RateLimit-Policy"} {
-				if g, w := viaGRPC.Header().Get(k), viaHTTP.Header().Get(k); g != w {
-					t.Errorf("%s: gRPC %q, /check %q", k, g, w)
-				}
-			}
-			if viaGRPC.Code != http.StatusOK && viaGRPC.Body.String() != viaHTTP.Body.String() {
-				t.Errorf("body: gRPC %q, /check %q", viaGRPC.Body, viaHTTP.Body)
+			if got != tc.want {
+				t.Fatalf("both answered %q, the table says %q", got, tc.want)
 			}
 		})
 	}
+}
+
+// compareWithCheck sends a request n times over gRPC and n times to
+// /check as Envoy's HTTP ext_authz would (each on a fresh server), fails
+// the test where the last answers differ, and returns the error code both
+// gave ("" for an admission). sent is false when the request is not one
+// Envoy's HTTP service could send. With overNetwork false the gRPC
+// service is called in process (for the fuzzer).
+func compareWithCheck(t *testing.T, overNetwork bool, n int, method, target string, ext map[string]string, hdr []string, body string) (errCode string, sent bool) {
+	t.Helper()
+	checkURL := "/check" + envoyOptionsSegment(ext) + target
+	if _, err := url.ParseRequestURI(checkURL); err != nil || !strings.HasPrefix(target, "/") || !httpguts.ValidHeaderFieldName(method) {
+		return "", false
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if !httpguts.ValidHeaderFieldName(hdr[i]) || !httpguts.ValidHeaderFieldValue(hdr[i+1]) {
+			return "", false
+		}
+	}
+	gh, h := newHarness(t), newHarness(t)
+	send := func(req *authv3.CheckRequest) *authv3.CheckResponse {
+		resp, err := (&grpcAuthz{s: gh.srv}).Check(context.Background(), req)
+		if err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		return resp
+	}
+	if overNetwork {
+		c := gh.grpc(t)
+		send = func(req *authv3.CheckRequest) *authv3.CheckResponse { return c.check(t, req) }
+	}
+	var viaGRPC, viaHTTP *httptest.ResponseRecorder
+	for range n {
+		req := envoyCheck(method, target, ext, hdr...)
+		req.Attributes.Request.Http.Body = body
+		viaGRPC = asHTTP(t, send(req))
+		r := httptest.NewRequest(method, checkURL, strings.NewReader(body))
+		r.RemoteAddr = "198.51.100.1:41000"
+		r.Header.Set("X-Forwarded-For", "203.0.113.5")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Add(hdr[i], hdr[i+1])
+		}
+		viaHTTP = h.do(r)
+	}
+	got, want := code(t, viaGRPC), code(t, viaHTTP)
+	if got != want || viaGRPC.Code != viaHTTP.Code {
+		t.Fatalf("%s %s %v: gRPC answered %d %q, /check %d %q", method, target, ext, viaGRPC.Code, got, viaHTTP.Code, want)
+	}
+	for _, k := range []string{"X-Auth-Subject", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Key-Type", "X-Auth-Scopes", "WWW-Authenticate", "RateLimit", "RateLimit-Policy", "Retry-After"} {
+		if g, w := viaGRPC.Header().Get(k), viaHTTP.Header().Get(k); g != w {
+			t.Errorf("%s: gRPC %q, /check %q", k, g, w)
+		}
+	}
+	if viaGRPC.Code != http.StatusOK && viaGRPC.Body.String() != viaHTTP.Body.String() {
+		t.Errorf("body: gRPC %q, /check %q", viaGRPC.Body, viaHTTP.Body)
+	}
+	return want, true
 }
 
 // envoyOptionsSegment writes options as the ;-segment of an Envoy HTTP
@@ -170,7 +222,7 @@ func envoyOptionsSegment(ext map[string]string) string {
 	if len(ext) == 0 {
 		return ""
 	}
-	return ";" + strings.ReplaceAll(extensionOptions(ext), "%2C", ",")
+	return ";" + strings.ReplaceAll(mergeOptions("", ext), "%2C", ",")
 }
 
 func TestGRPCUpstreamHeaders(t *testing.T) {
@@ -210,6 +262,12 @@ func TestGRPCRateLimit(t *testing.T) {
 			t.Fatalf("request %d: %d, RateLimit-Policy %q, RateLimit %q", i+1, w.Code, w.Header().Get("RateLimit-Policy"), w.Header().Get("RateLimit"))
 		}
 	}
+	// A client prepending its own X-Forwarded-For entry is still counted
+	// by the entry Envoy wrote.
+	spoofed := envoyCheck("GET", "/x", ext, "X-Forwarded-For", "9.9.9.9, 203.0.113.5")
+	if got := code(t, asHTTP(t, c.check(t, spoofed))); got != CodeRateLimited {
+		t.Fatalf("a spoofed X-Forwarded-For escaped the limit: %q", got)
+	}
 	// A client asking for ingress-nginx's 403 shape gets the real 429.
 	resp := c.check(t, envoyCheck("GET", "/x", ext, "X-Sent-From", "nginx-ingress-controller"))
 	w := asHTTP(t, resp)
@@ -239,9 +297,14 @@ func TestGRPCRequestShapes(t *testing.T) {
 	enc := envoyCheck("GET", "/api/x", nil)
 	enc.Attributes.Request.Http.Headers = nil
 	enc.Attributes.Request.Http.HeaderMap = &corev3.HeaderMap{Headers: []*corev3.HeaderValue{
-		{Key: ":path", RawValue: []byte("/api/x")}, {Key: "x-api-key", RawValue: []byte(keySecret)}}}
+		{Key: ":path", RawValue: []byte("/api/x")}, {Key: "x-api-key", Value: keyUnknown, RawValue: []byte(keySecret)}}}
 	if w := asHTTP(t, c.check(t, enc)); w.Code != http.StatusOK {
-		t.Errorf("raw headers: %d %s", w.Code, w.Body)
+		t.Errorf("raw headers (raw_value wins over value): %d %s", w.Code, w.Body)
+	}
+	big := envoyCheck("POST", "/api/sdk/events", nil, "X-API-Key", keySecret)
+	big.Attributes.Request.Http.Body = strings.Repeat("x", 1<<20)
+	if w := asHTTP(t, c.check(t, big)); w.Code != http.StatusOK {
+		t.Errorf("a 1 MiB body, past --max-body-bytes, with a valid key: %d %s", w.Code, w.Body)
 	}
 	empty := &authv3.CheckRequest{}
 	if w := asHTTP(t, c.check(t, empty)); code(t, w) != CodeBadRequest {
@@ -251,15 +314,74 @@ func TestGRPCRequestShapes(t *testing.T) {
 
 func TestGRPCDefaultOptions(t *testing.T) {
 	c := newHarness(t, func(cfg *Config) { cfg.GRPCOptions = "scopes=admin" }).grpc(t)
-	if w := asHTTP(t, c.check(t, envoyCheck("GET", "/api/x", nil, "X-API-Key", keySecret))); code(t, w) != CodeForbidden {
-		t.Errorf("--grpc-options scopes=admin did not apply: %d %s", w.Code, w.Body)
+	tests := []struct {
+		ext  map[string]string
+		want string
+	}{
+		{nil, CodeForbidden}, // --grpc-options applies
+		{map[string]string{"policy": "acme/seed"}, CodeForbidden}, // a route's other options keep it
+		{map[string]string{"scopes": "read"}, ""},                 // a route's own scopes replace it
+		{map[string]string{"auth": "none"}, CodeInvalidOptions},   // merged, scopes with auth=none
+		{map[string]string{"scopes": "read", "keyTypes": "nope"}, CodeInvalidOptions},
 	}
-	// The route's own context_extensions replace the default entirely.
-	if w := asHTTP(t, c.check(t, envoyCheck("GET", "/api/x", map[string]string{"scopes": "read"}, "X-API-Key", keySecret))); w.Code != http.StatusOK {
-		t.Errorf("context_extensions did not replace --grpc-options: %d %s", w.Code, w.Body)
+	for _, tc := range tests {
+		if got := code(t, asHTTP(t, c.check(t, envoyCheck("GET", "/api/sdk/events", tc.ext, "X-API-Key", keySecret)))); got != tc.want {
+			t.Errorf("--grpc-options scopes=admin, context_extensions %v: %q, want %q", tc.ext, got, tc.want)
+		}
 	}
 	if err := CheckOptions("scope=admin"); err == nil {
 		t.Error("CheckOptions accepted an unknown option")
+	}
+	// A --grpc-options that cannot be parsed is reported, never dropped.
+	bad := newHarness(t, func(cfg *Config) { cfg.GRPCOptions = "scopes=%zz" }).grpc(t)
+	for _, ext := range []map[string]string{nil, {"policy": "acme/seed"}} {
+		if got := code(t, asHTTP(t, bad.check(t, envoyCheck("GET", "/x", ext, "X-API-Key", keySecret)))); got != CodeInvalidOptions {
+			t.Errorf("an unparsable --grpc-options with context_extensions %v: %q", ext, got)
+		}
+	}
+}
+
+// panicLimiter stands in for a limiter with a bug.
+type panicLimiter struct{}
+
+func (panicLimiter) Check(context.Context, ratelimit.Stage, []*ratelimit.Policy, *ratelimit.Request) (ratelimit.Decision, error) {
+	panic("limiter bug")
+}
+
+func TestGRPCPanicIsADenial(t *testing.T) {
+	c := newHarness(t, func(cfg *Config) { cfg.Limiter = panicLimiter{} }).grpc(t)
+	resp := c.check(t, envoyCheck("GET", "/api/x", map[string]string{"policy": "acme/seed"}, "X-API-Key", keySecret))
+	if w := asHTTP(t, resp); w.Code != http.StatusInternalServerError || code(t, w) != CodeInternal {
+		t.Fatalf("a panic while deciding: %d %s", w.Code, w.Body)
+	}
+	if w := asHTTP(t, c.check(t, envoyCheck("GET", "/api/x", nil, "X-API-Key", keySecret))); w.Code != http.StatusOK {
+		t.Fatalf("the server after a panic: %d %s", w.Code, w.Body)
+	}
+}
+
+// With --trusted-hops 0 the client IP is Envoy's source address; without
+// one, the gRPC peer (Envoy itself): counted, never unlimited.
+func TestGRPCClientIP(t *testing.T) {
+	c := newHarness(t, func(cfg *Config) { cfg.TrustedHops = 0 }).grpc(t)
+	ext := map[string]string{"policy": "acme/strict", "auth": "none"}
+	from := func(addr string) *authv3.CheckRequest {
+		req := envoyCheck("GET", "/x", ext, "X-Forwarded-For", "192.0.2."+addr)
+		if addr == "" {
+			req.Attributes.Source = nil
+		} else {
+			req.Attributes.Source.Address.GetSocketAddress().Address = "198.51.100." + addr
+		}
+		return req
+	}
+	for _, addr := range []string{"1", "1", "2", "", ""} {
+		if w := asHTTP(t, c.check(t, from(addr))); w.Code != http.StatusOK {
+			t.Fatalf("source %q within its limit: %d %s", addr, w.Code, w.Body)
+		}
+	}
+	for _, addr := range []string{"1", ""} {
+		if got := code(t, asHTTP(t, c.check(t, from(addr)))); got != CodeRateLimited {
+			t.Errorf("source %q over its limit: %q", addr, got)
+		}
 	}
 }
 

@@ -22,11 +22,12 @@ const (
 	CodePolicyNotFound    = "POLICY_NOT_FOUND"
 	CodeNotReady          = "NOT_READY"
 	CodeLimiterUnavailble = "RATE_LIMIT_UNAVAILABLE"
+	CodeInternal          = "INTERNAL_ERROR"
 )
 
 var allCodes = []string{codeOK, CodeAuthFailed, CodeNoToken, CodeInvalidToken, CodeTokenRevoked,
 	CodeForbidden, CodeRateLimited, CodeBadRequest, CodeInvalidOptions, CodePolicyNotFound,
-	CodeNotReady, CodeLimiterUnavailble}
+	CodeNotReady, CodeLimiterUnavailble, CodeInternal}
 
 // Categories of the error body.
 const (
@@ -59,6 +60,7 @@ var (
 	refNotReady     = &refusal{503, CodeNotReady, catServer, "Service Unavailable: the auth server has not loaded its keys and policies yet"}
 	refRateLimited  = &refusal{429, CodeRateLimited, catRateLimit, "Too Many Requests: rate limit exceeded"}
 	refLimiterDown  = &refusal{503, CodeLimiterUnavailble, catRateLimit, "Service Unavailable: the rate limiter cannot be reached"}
+	refInternal     = &refusal{500, CodeInternal, catServer, "Internal Server Error: the check failed; the auth server's log says why"}
 )
 
 func forbiddenScope(scope string) *refusal {
