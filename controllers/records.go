@@ -48,37 +48,32 @@ func recordOf(s *corev1.Secret, uid types.UID) bool {
 // is the current record Secret or nil. It writes nothing when the data hash
 // and labels already match, and reports whether it wrote.
 func writeRecord(ctx context.Context, c client.Client, key types.NamespacedName, existing *corev1.Secret, kind string, src *metav1.ObjectMeta, v any) (bool, error) {
-	data, hash, err := record.Encode(v)
+	want, err := record.NewSecret(key.Namespace, kind, record.Source{Namespace: src.Namespace, Name: src.Name, UID: string(src.UID)}, v)
 	if err != nil {
 		return false, err
 	}
-	labels := map[string]string{
-		record.LabelManagedBy:       record.ManagedByValue,
-		record.LabelKind:            kind,
-		record.LabelSourceNamespace: src.Namespace,
-		record.LabelSourceUID:       string(src.UID),
-	}
-	if existing != nil && existing.Annotations[record.AnnotationDataHash] == hash && labelsMatch(existing.Labels, labels) &&
-		existing.Annotations[record.AnnotationSourceName] == src.Name {
+	want.Name = key.Name
+	if existing != nil && labelsMatch(existing.Annotations, want.Annotations) && labelsMatch(existing.Labels, want.Labels) {
 		return false, nil
 	}
-	s := &corev1.Secret{}
+	s := want
 	if existing != nil {
+		// Keep what others added (labels, annotations); set keygate's.
 		s = existing.DeepCopy()
+		s.Type, s.Data = want.Type, want.Data
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		for k, v := range want.Labels {
+			s.Labels[k] = v
+		}
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		for k, v := range want.Annotations {
+			s.Annotations[k] = v
+		}
 	}
-	s.Namespace, s.Name, s.Type = key.Namespace, key.Name, record.SecretType
-	if s.Labels == nil {
-		s.Labels = map[string]string{}
-	}
-	for k, v := range labels {
-		s.Labels[k] = v
-	}
-	if s.Annotations == nil {
-		s.Annotations = map[string]string{}
-	}
-	s.Annotations[record.AnnotationSourceName] = src.Name
-	s.Annotations[record.AnnotationDataHash] = hash
-	s.Data = map[string][]byte{record.DataKey: data}
 	if existing == nil {
 		err = c.Create(ctx, s)
 	} else {
@@ -90,6 +85,8 @@ func writeRecord(ctx context.Context, c client.Client, key types.NamespacedName,
 	return true, nil
 }
 
+// labelsMatch reports whether have holds every entry of want (labels or
+// annotations).
 func labelsMatch(have, want map[string]string) bool {
 	for k, v := range want {
 		if have[k] != v {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/keygate-dev/keygate/internal/record"
@@ -82,17 +81,15 @@ func testRecords() []*record.APIKey {
 	return []*record.APIKey{sec, pub, dis, exp, other}
 }
 
+// recordSecret is a record Secret as the controller writes it, named name.
 func recordSecret(t testing.TB, kind, name string, rec any) *corev1.Secret {
 	t.Helper()
-	data, _, err := record.Encode(rec)
+	s, err := record.NewSecret("keygate-system", kind, record.SourceOf(rec), rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "keygate-system", Name: name, Labels: map[string]string{
-			record.LabelManagedBy: record.ManagedByValue, record.LabelKind: kind}},
-		Data: map[string][]byte{record.DataKey: data},
-	}
+	s.Name = name
+	return s
 }
 
 // seedPolicy is the seed's table as the policy acme/seed.

@@ -15,8 +15,6 @@ import (
 	"os"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/keygate-dev/keygate/internal/record"
 	"github.com/keygate-dev/keygate/internal/seedpolicy"
@@ -93,15 +91,12 @@ func floorHandler(keys map[[sha256.Size]byte]struct{}) http.Handler {
 }
 
 func apply(ix *webhook.Index, kind, name string, rec any) error {
-	data, _, err := record.Encode(rec)
+	s, err := record.NewSecret("keygate-system", kind, record.SourceOf(rec), rec)
 	if err != nil {
 		return err
 	}
-	ix.Apply(&corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "keygate-system", Name: name,
-			Labels: map[string]string{record.LabelManagedBy: record.ManagedByValue, record.LabelKind: kind}},
-		Data: map[string][]byte{record.DataKey: data},
-	})
+	s.Name = name
+	ix.Apply(s)
 	if s := ix.Stats(); s.DecodeErrors > 0 {
 		return fmt.Errorf("record %s did not load", name)
 	}

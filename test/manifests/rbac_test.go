@@ -50,14 +50,14 @@ func rbacFixtures(t *testing.T) (recordSecret *corev1.Secret) {
 	if err := env.CreateNamespace(tenant); err != nil {
 		t.Fatal(err)
 	}
+	rec := &record.APIKey{Version: record.Version, Source: record.Source{Namespace: tenant, Name: "k", UID: "uid-k"}, Subject: "tenant", Type: "secret", Prefix: "sk_"}
+	compiled, err := record.NewSecret(system, record.KindAPIKey, rec.Source, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
 	objs := []client.Object{
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tenant-db", Namespace: tenant}, StringData: map[string]string{"password": "x"}},
-		&corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: record.SecretName(record.KindAPIKey, tenant, "k"), Namespace: system, Labels: map[string]string{
-				record.LabelManagedBy: record.ManagedByValue, record.LabelKind: record.KindAPIKey,
-			}},
-			Type: record.SecretType,
-		},
+		compiled,
 		&keygatev1alpha1.ApiKey{ObjectMeta: metav1.ObjectMeta{Name: "k", Namespace: tenant}, Spec: keygatev1alpha1.ApiKeySpec{Subject: "tenant"}},
 	}
 	for _, o := range objs {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 
 	"github.com/keygate-dev/keygate/internal/record"
@@ -26,15 +25,12 @@ func compileFake(r *record.RateLimitPolicy) (*fakePolicy, error) {
 
 func secret(t *testing.T, name, kind string, rec any) *corev1.Secret {
 	t.Helper()
-	data, _, err := record.Encode(rec)
+	s, err := record.NewSecret("keygate-system", kind, record.SourceOf(rec), rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "keygate-system", Name: name, Labels: map[string]string{
-			record.LabelManagedBy: record.ManagedByValue, record.LabelKind: kind}},
-		Data: map[string][]byte{record.DataKey: data},
-	}
+	s.Name = name // as the controller writes it, under the name the test chose
+	return s
 }
 
 func apiKey(uid string, keys ...string) *record.APIKey {
