@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -60,6 +61,7 @@ func scaleRun(b *testing.B, n int) {
 	waitAllReady(b, c, ns, n)
 	elapsed := time.Since(start)
 	stopSampling()
+	collectIssued(b, c, ns, n)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -74,6 +76,26 @@ func scaleRun(b *testing.B, n int) {
 	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "live-heap-MiB")
 	fmt.Printf("scale: %d ApiKeys created in %v, all Ready after %v; %d controller writes (%.2f per ApiKey); peak heap in use %.1f MiB, after GC %.1f MiB\n",
 		n, created.Round(time.Millisecond), elapsed.Round(time.Millisecond), writes.n.Load(), perKey, float64(peak.Load())/(1<<20), float64(ms.HeapInuse)/(1<<20))
+}
+
+// collectIssued adds the n keys delivered in ns to the suite's plaintext
+// check, which runs after the benchmark over statuses, records and events
+// (logs are not captured during the run, to keep its memory honest).
+func collectIssued(b *testing.B, c client.Client, ns string, n int) {
+	var list corev1.SecretList
+	if err := c.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		b.Fatal(err)
+	}
+	got := 0
+	for _, s := range list.Items {
+		if k := string(s.Data[DeliveryDataKey]); k != "" {
+			issued.add(k)
+			got++
+		}
+	}
+	if got != n {
+		b.Fatalf("%d delivered keys for %d ApiKeys", got, n)
+	}
 }
 
 // sampleHeap records the peak HeapInuse every 50ms until stopped.
