@@ -109,13 +109,12 @@ func (a *grpcAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv
 
 func (a *grpcAuthz) decide(ctx context.Context, w *recorder, req *authv3.CheckRequest) (method, code string) {
 	s := a.s
-	r, orig, err := grpcOriginal(ctx, req)
-	opts := mergeOptions(s.cfg.GRPCOptions, req.GetAttributes().GetContextExtensions())
 	if !s.Ready() {
 		writeRefusal(w, refNotReady, ratelimit.Decision{}, AuthAny, false)
 		return methodNone, refNotReady.code
 	}
-	o := s.options.get(opts)
+	r, orig, err := grpcOriginal(ctx, req)
+	o := s.options.get(mergeOptions(s.cfg.GRPCOptions, req.GetAttributes().GetContextExtensions()))
 	if err != nil {
 		return s.refuse(w, r, badRequest(CodeBadRequest, err.Error()), ratelimit.Decision{}, o)
 	}
