@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure nginx and redis-server are installed for the end-to-end tests.
+# Makes sure nginx, redis-server, wrk and curl are installed for the
+# end-to-end tests and the load run.
 # As root it installs Debian's packages with apt-get; otherwise it says what
 # to install. Under CI=true anything still missing fails the run, because a
 # green run that skipped the end-to-end tests would be a lie.
@@ -9,6 +10,8 @@ need=()
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
 command -v redis-server >/dev/null 2>&1 || [[ -x /usr/bin/redis-server ]] || need+=(redis-server)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# The make dev test pastes the curl lines keygate dev prints.
+command -v curl >/dev/null 2>&1 || need+=(curl)
 
 [[ ${#need[@]} -eq 0 ]] && exit 0
 
