@@ -14,8 +14,11 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
 	"github.com/keygate-dev/keygate/internal/devenv"
@@ -63,6 +66,17 @@ func (s *stack) startKeygate() error {
 	if err := devenv.WriteJWTConfig(jwtPath, devenv.DevJWTConfig()); err != nil {
 		return err
 	}
+	// The shipped RBAC, applied for real: the controller and the auth
+	// server below run as their service accounts, so every scenario also
+	// shows that config/rbac grants them enough (and the RBAC test in
+	// test/manifests, that it grants no more).
+	rbac, err := kustomizeBuild(filepath.Join(testenv.RepoRoot(), "config", "rbac"))
+	if err != nil {
+		return err
+	}
+	if err := devenv.Apply(ctx, s.env.Client, rbac); err != nil {
+		return fmt.Errorf("applying config/rbac: %w", err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -75,7 +89,8 @@ func (s *stack) startKeygate() error {
 	}
 	s.grpcAddr = gl.Addr().String()
 	s.keygate, err = devenv.StartKeygate(ctx, devenv.KeygateOptions{
-		Config: s.env.Config, Listener: l, GRPCListener: gl, JWTConfigPath: jwtPath, Log: logr.Discard(),
+		Config: s.asServiceAccount("keygate-controller"), AuthConfig: s.asServiceAccount("keygate-auth-server"),
+		Listener: l, GRPCListener: gl, JWTConfigPath: jwtPath, Log: logr.Discard(),
 	})
 	if err != nil {
 		return err
@@ -189,6 +204,30 @@ func (s *stack) waitPolicy(t *testing.T, p *keygatev1alpha1.RateLimitPolicy) {
 		resp.Body.Close()
 		return resp.StatusCode != http.StatusInternalServerError
 	})
+}
+
+// asServiceAccount returns a rest config acting as a service account of
+// keygate's namespace, as a pod of the install does.
+func (s *stack) asServiceAccount(name string) *rest.Config {
+	cfg := rest.CopyConfig(s.env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + testenv.Namespace + ":" + name,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + testenv.Namespace, "system:authenticated"},
+	}
+	return cfg
+}
+
+// kustomizeBuild is kustomize build of dir, decoded.
+func kustomizeBuild(dir string) ([]*unstructured.Unstructured, error) {
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	y, err := m.AsYaml()
+	if err != nil {
+		return nil, err
+	}
+	return devenv.DecodeObjects(y)
 }
 
 // impersonating returns a rest config acting as a user with no
