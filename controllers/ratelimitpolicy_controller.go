@@ -54,7 +54,7 @@ func (r *RateLimitPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	key := r.Options.recordKey(record.KindRateLimitPolicy, req.NamespacedName)
 	existing, err := getSecret(ctx, r.Client, key)
 	if err == nil {
-		_, err = writeRecord(ctx, r.Client, key, existing, record.KindRateLimitPolicy, &p.ObjectMeta, compilePolicy(p))
+		_, err = writeRecord(ctx, r.Client, key, existing, record.KindRateLimitPolicy, &p.ObjectMeta, CompilePolicy(p))
 	}
 	if isRace(err) {
 		return requeueOnConflict(ctx, err)
@@ -92,9 +92,9 @@ func (r *RateLimitPolicyReconciler) writeStatus(ctx context.Context, p *keygatev
 	return nil
 }
 
-// compilePolicy is the record of a policy: periods as durations, methods as
+// CompilePolicy is the record of a policy: periods as durations, methods as
 // strings, header names canonical (as net/http stores them).
-func compilePolicy(p *keygatev1alpha1.RateLimitPolicy) *record.RateLimitPolicy {
+func CompilePolicy(p *keygatev1alpha1.RateLimitPolicy) *record.RateLimitPolicy {
 	rec := &record.RateLimitPolicy{Version: record.Version, Source: source(&p.ObjectMeta), Rules: []record.Rule{}}
 	for _, in := range p.Spec.Rules {
 		out := record.Rule{Name: in.Name, Limit: in.Limit, Period: in.Period.Duration, By: in.By}

@@ -39,7 +39,7 @@ func TestCompilePolicy(t *testing.T) {
 				PathPrefixes: []string{"/api/admin/"}, Methods: []string{"POST", "DELETE"}},
 		},
 	}
-	got := compilePolicy(p)
+	got := CompilePolicy(p)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}

@@ -92,9 +92,14 @@ func recordSecret(t testing.TB, kind, name string, rec any) *corev1.Secret {
 	return s
 }
 
-// seedPolicy is the seed's table as the policy acme/seed.
-func seedPolicy(limitScale int64) *record.RateLimitPolicy {
-	return seedpolicy.Record("acme", limitScale)
+// seedPolicy is the shipped BreakGround sample as the policy acme/seed.
+func seedPolicy(t testing.TB, limitScale int64) *record.RateLimitPolicy {
+	t.Helper()
+	p, err := seedpolicy.Record("acme", limitScale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 type harness struct {
@@ -122,7 +127,7 @@ func newHarness(t testing.TB, mutate ...func(*Config)) *harness {
 	for _, rec := range testRecords() {
 		ix.Apply(recordSecret(t, record.KindAPIKey, "ak."+rec.Source.Namespace+"."+rec.Source.Name, rec))
 	}
-	ix.Apply(recordSecret(t, record.KindRateLimitPolicy, "rlp.acme.seed", seedPolicy(1)))
+	ix.Apply(recordSecret(t, record.KindRateLimitPolicy, "rlp.acme.seed", seedPolicy(t, 1)))
 	strict := &record.RateLimitPolicy{Version: record.Version, Source: record.Source{Namespace: "acme", Name: "strict"},
 		Rules: []record.Rule{{Name: "per-ip", Limit: 2, Period: time.Minute, By: "ip"},
 			{Name: "per-key", Limit: 1, Period: time.Minute, By: "apiKey", PathPrefixes: []string{"/k/"}}}}

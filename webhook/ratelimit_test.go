@@ -131,7 +131,7 @@ func TestPolicyNotFoundMessage(t *testing.T) {
 	}
 	// The policy appears: the cached resolution follows the index.
 	h.ix.Apply(recordSecret(t, "ratelimitpolicy", "rlp.acme.gone", func() any {
-		p := seedPolicy(1)
+		p := seedPolicy(t, 1)
 		p.Source.Name = "gone"
 		return p
 	}()))

@@ -54,7 +54,11 @@ func run(keygateAddr, floorAddr string, nkeys int) error {
 	}
 	// Limits scaled by a million: the load comes from one IP and one key,
 	// so the run measures the cost of counting, not 429s.
-	if err := apply(ix, record.KindRateLimitPolicy, "rlp.bench.seed", seedpolicy.Record("bench", 1_000_000)); err != nil {
+	seed, err := seedpolicy.Record("bench", 1_000_000)
+	if err != nil {
+		return err
+	}
+	if err := apply(ix, record.KindRateLimitPolicy, "rlp.bench.seed", seed); err != nil {
 		return err
 	}
 	lim := ratelimit.NewMemory(ratelimit.MemoryOptions{})

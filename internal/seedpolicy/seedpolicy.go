@@ -1,31 +1,50 @@
 // Package seedpolicy is the rate-limit table of the BreakGround seed
 // document (global, auth, token refresh, SDK, admin read / write /
-// critical) as a compiled record, for the auth server's tests and the load
-// run of hack/benchserver. The sample users apply is
-// config/samples/ratelimitpolicy-breakground.yaml.
+// critical) exactly as users get it: the shipped sample
+// config/samples/ratelimitpolicy-breakground.yaml, compiled by the
+// controller's own code. The auth server's tests and the load run of
+// hack/benchserver use it, so their figures are the sample's.
 package seedpolicy
 
 import (
-	"time"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 
+	"sigs.k8s.io/yaml"
+
+	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
+	"github.com/keygate-dev/keygate/controllers"
 	"github.com/keygate-dev/keygate/internal/record"
 )
 
-// Record is the seed table as the policy namespace/seed, every limit
+// SamplePath is the shipped sample, in the repository this package was
+// built from.
+func SamplePath() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "config", "samples", "ratelimitpolicy-breakground.yaml")
+}
+
+// Record is the sample compiled as the policy namespace/seed, every limit
 // multiplied by scale (a load run from one client scales them up so it
 // measures the cost of counting rather than 429s).
-func Record(namespace string, scale int64) *record.RateLimitPolicy {
-	r := func(name string, limit int64, by string, prefixes []string, methods ...string) record.Rule {
-		return record.Rule{Name: name, Limit: limit * scale, Period: time.Minute, By: by, PathPrefixes: prefixes, Methods: methods}
+func Record(namespace string, scale int64) (*record.RateLimitPolicy, error) {
+	data, err := os.ReadFile(SamplePath())
+	if err != nil {
+		return nil, fmt.Errorf("reading the seed policy sample: %w", err)
 	}
-	return &record.RateLimitPolicy{Version: record.Version, Source: record.Source{Namespace: namespace, Name: "seed", UID: "uid-seed"},
-		Rules: []record.Rule{
-			r("global", 100, "ip", nil),
-			r("auth", 10, "ip", []string{"/api/auth/"}),
-			r("token-refresh", 20, "ip", []string{"/api/auth/refresh"}),
-			r("sdk", 600, "apiKey", []string{"/api/sdk/"}),
-			r("admin-read", 60, "subject", []string{"/api/admin/"}, "GET", "HEAD"),
-			r("admin-write", 20, "subject", []string{"/api/admin/"}, "POST", "PUT", "PATCH", "DELETE"),
-			r("admin-critical", 5, "subject", []string{"/api/admin/critical/"}),
-		}}
+	var p keygatev1alpha1.RateLimitPolicy
+	if err := yaml.UnmarshalStrict(data, &p); err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", SamplePath(), err)
+	}
+	if len(p.Spec.Rules) != 7 {
+		return nil, fmt.Errorf("%s has %d rules; the seed table has 7", SamplePath(), len(p.Spec.Rules))
+	}
+	rec := controllers.CompilePolicy(&p)
+	rec.Source = record.Source{Namespace: namespace, Name: "seed", UID: "uid-seed"}
+	for i := range rec.Rules {
+		rec.Rules[i].Limit *= scale
+	}
+	return rec, nil
 }
