@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,18 +49,27 @@ func TestDevPrintsLinesThatWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	lines := make(chan string, 256)
+	done := make(chan struct{}) // closed once keygate dev has exited
+	lines := make(chan string, 4096)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			lines <- sc.Text()
+			select {
+			case lines <- sc.Text():
+			default: // nobody reads after the how-to: never block keygate dev
+			}
 		}
 		close(lines)
 		exited <- cmd.Wait()
+		close(done)
 	}()
+	var children []int
+	t.Cleanup(func() { stopDev(cmd, done, children) })
 	printed := readUntil(t, lines, "Ctrl-C stops everything.", 3*time.Minute, stderr)
+	// The control plane is up: these are kube-apiserver and etcd, in
+	// process groups of their own, so the cleanup can stop them even if
+	// the test fails before Ctrl-C.
+	children = childPIDs(cmd.Process.Pid)
 
 	var curls []string
 	var kubectl []string
@@ -105,14 +115,11 @@ func TestDevPrintsLinesThatWork(t *testing.T) {
 		_ = c.Close()
 	}
 
-	children := childPIDs(t, cmd.Process.Pid)
 	if len(children) < 2 {
 		t.Fatalf("keygate dev runs %d child processes, want kube-apiserver and etcd at least", len(children))
 	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
-	}
-	for range lines { // drain, so that Wait can return
 	}
 	select {
 	case err := <-exited:
@@ -172,13 +179,32 @@ func bash(t *testing.T, line string) string {
 	return strings.ReplaceAll(string(out), "\r", "")
 }
 
-// childPIDs lists the processes whose parent is pid, from /proc.
-func childPIDs(t *testing.T, pid int) []int {
-	t.Helper()
-	stats, err := filepath.Glob("/proc/[0-9]*/stat")
-	if err != nil {
-		t.Fatal(err)
+// stopDev leaves nothing running when the test ends, however it ended:
+// Ctrl-C first, as a user would, then SIGKILL for keygate dev and the
+// process groups of the children it had started.
+func stopDev(cmd *exec.Cmd, done <-chan struct{}, children []int) {
+	select {
+	case <-done:
+	default:
+		children = append(children, childPIDs(cmd.Process.Pid)...)
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+		}
 	}
+	for _, pid := range children {
+		if alive(pid) {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// childPIDs lists the processes whose parent is pid, from /proc.
+func childPIDs(pid int) []int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var out []int
 	for _, f := range stats {
 		b, err := os.ReadFile(f)
