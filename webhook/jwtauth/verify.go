@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -195,7 +197,7 @@ func scopesOf(v any) ([]string, error) {
 		out := strings.Fields(s)
 		for _, f := range out {
 			if !headerSafe(f, false) {
-				return nil, invalid("token scope has spaces or control characters")
+				return nil, invalid("token scope is empty or has spaces or control characters")
 			}
 		}
 		return out, nil
@@ -209,7 +211,7 @@ func scopesOf(v any) ([]string, error) {
 			if !headerSafe(str, false) {
 				// X-Auth-Scopes is space separated: "read admin" as one
 				// scope would reach the upstream as two.
-				return nil, invalid("token scope has spaces or control characters")
+				return nil, invalid("token scope is empty or has spaces or control characters")
 			}
 			out = append(out, str)
 		}
@@ -220,12 +222,16 @@ func scopesOf(v any) ([]string, error) {
 }
 
 // headerSafe reports whether s can be sent upstream in an X-Auth-* header
-// as it is: no control characters (CR and LF would split the header), and
-// no space or tab unless spaces is set.
+// as it is: not empty, no control characters (CR and LF would split the
+// header), and no whitespace of any kind unless spaces is set (a scope
+// with a no-break space would be two scopes to a reader that splits on
+// Unicode spaces).
 func headerSafe(s string, spaces bool) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == 0x7f || (!spaces && c == ' ') {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.RuneError || (!spaces && unicode.IsSpace(r)) {
 			return false
 		}
 	}

@@ -130,9 +130,12 @@ func TestVerifyIdentity(t *testing.T) {
 		// that would split a header or add a scope there is refused.
 		{"subject with CRLF", "keygate-dev", map[string]any{"sub": "eve\r\nX-Admin: true"}, nil, "subject has control characters"},
 		{"subject with a space", "keygate-dev", map[string]any{"sub": "Eve Smith"}, nil, ""},
-		{"scope with a space", "keygate-dev", map[string]any{"scope": []string{"read admin"}}, nil, "scope has spaces"},
-		{"scope with LF", "keygate-dev", map[string]any{"scope": []string{"read\nX-Admin: 1"}}, nil, "scope has spaces"},
-		{"scope string with a control character", "keygate-dev", map[string]any{"scope": "read \x00admin"}, nil, "scope has spaces"},
+		{"scope with a space", "keygate-dev", map[string]any{"scope": []string{"read admin"}}, nil, "scope is empty or has spaces"},
+		{"scope with LF", "keygate-dev", map[string]any{"scope": []string{"read\nX-Admin: 1"}}, nil, "scope is empty or has spaces"},
+		{"scope string with a control character", "keygate-dev", map[string]any{"scope": "read \x00admin"}, nil, "scope is empty or has spaces"},
+		{"scope with a no-break space", "keygate-dev", map[string]any{"scope": []string{"read\u00a0admin"}}, nil, "scope is empty or has spaces"},
+		{"empty scope", "keygate-dev", map[string]any{"scope": []string{"read", ""}}, nil, "scope is empty or has spaces"},
+		{"subject with a Unicode control character", "keygate-dev", map[string]any{"sub": "eve\u0085x"}, nil, "subject has control characters"},
 		{"custom scopes claim", "rsa-issuer", map[string]any{"aud": "api", "uid": "bob", "scp": []string{"x"}, "scope": "ignored"}, []string{"x"}, ""},
 	}
 	for _, tc := range cases {
