@@ -141,9 +141,7 @@ func grpcOriginal(ctx context.Context, req *authv3.CheckRequest) (*http.Request,
 	if body := grpcBody(h); len(body) > 0 {
 		r.Body, r.ContentLength = noopCloser{bytes.NewReader(body)}, int64(len(body))
 	}
-	// Envoy's path is the :path header, origin-form: cut at ? and # only.
-	target, _, _ := strings.Cut(h.GetPath(), "#")
-	p, q, _ := strings.Cut(target, "?")
+	p, q := splitTarget(h.GetPath()) // Envoy's :path, origin-form
 	return r, original{method: h.GetMethod(), path: cleanPath(p), rawQuery: q, host: h.GetHost()}, nil
 }
 

@@ -105,7 +105,7 @@ func readOriginal(r *http.Request, mode Proxy, t target) (original, error) {
 		return original{method: orDefault(first(h, "X-Original-Method"), r.Method), path: cleanPath(p), rawQuery: q, host: host}, nil
 	}
 	if u := first(h, "X-Forwarded-Uri"); u != "" && mode != ProxyNginx {
-		p, q, _ := splitURL(u)
+		p, q := splitTarget(u) // Traefik sends the request URI, origin-form
 		return original{method: orDefault(first(h, "X-Forwarded-Method"), r.Method), path: cleanPath(p), rawQuery: q, host: first(h, "X-Forwarded-Host")}, nil
 	}
 	switch mode {
@@ -151,6 +151,14 @@ func splitURL(u string) (p, query, host string) {
 	}
 	p, query, _ = strings.Cut(u, "?")
 	return p, query, host
+}
+
+// splitTarget splits an origin-form request-target (/path?query#frag)
+// into path and query: no scheme or host is ever read from it.
+func splitTarget(u string) (p, query string) {
+	u, _, _ = strings.Cut(u, "#")
+	p, query, _ = strings.Cut(u, "?")
+	return p, query
 }
 
 // cleanPath percent-decodes and cleans a path so that rules cannot be

@@ -45,6 +45,8 @@ func TestReadOriginal(t *testing.T) {
 			want: original{method: "GET", path: "/k/x", rawQuery: "next=https://a.example/"}},
 		{name: "traefik URI with a URL in its path", target: "/check", hdr: []string{"X-Forwarded-Uri", "/k/http://a/b"},
 			want: original{method: "GET", path: "/k/http:/a/b"}},
+		{name: "traefik URI that looks absolute is still a path", target: "/check", hdr: []string{"X-Forwarded-Uri", "https://h/public"},
+			want: original{method: "GET", path: "/https:/h/public"}},
 		{name: "nginx URL with a URL in its query", target: "/check", hdr: []string{"X-Original-URL", "https://h/k/x?r=http://e/"},
 			want: original{method: "GET", path: "/k/x", rawQuery: "r=http://e/", host: "h"}},
 		{name: "envoy path with a spoofed nginx header", target: "/check/api", hdr: []string{"X-Original-URL", "https://h/public"}, wantErr: true},
