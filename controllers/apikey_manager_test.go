@@ -243,3 +243,34 @@ func TestCacheBehindOnTheRecordWritesNothing(t *testing.T) {
 		t.Error("the key or the record changed although nothing had")
 	}
 }
+
+// A record whose data was edited by hand, with its data-hash annotation
+// left alone, is rewritten on the next reconcile: the data itself is
+// compared, not the annotation. Here the edit makes every request with the
+// key arrive upstream as another subject.
+func TestHandEditedRecordIsRewritten(t *testing.T) {
+	ns := newNamespace(t)
+	d := newDirect(clocktesting.NewFakePassiveClock(t0), 0)
+	ak := createAPIKey(t, ns, "sdk", rotatingSpec())
+	d.mustReconcile(t, ak)
+	before := readState(t, ak)
+
+	edited := *before.record
+	edited.Subject = "root"
+	data, _, err := record.Encode(&edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := before.recordS.DeepCopy()
+	rs.Data[record.DataKey] = data
+	if err := env.Client.Update(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	if readState(t, ak).record.Subject != "root" {
+		t.Fatal("setup: the edit did not land")
+	}
+	d.mustReconcile(t, ak)
+	if after := readState(t, ak); after.record.Subject != "acme" || after.entry(after.key) == nil {
+		t.Fatalf("after a reconcile the record's subject is %q: the hand edit must be undone", after.record.Subject)
+	}
+}

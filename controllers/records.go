@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -45,15 +46,18 @@ func recordOf(s *corev1.Secret, uid types.UID) bool {
 }
 
 // writeRecord makes the record Secret hold v, compiled from src; existing
-// is the current record Secret or nil. It writes nothing when the data hash
-// and labels already match, and reports whether it wrote.
+// is the current record Secret or nil. It writes nothing when the data,
+// labels and annotations already match, and reports whether it wrote. The
+// data itself is compared, not only its hash annotation, so a record whose
+// data was edited by hand (say, a hash added) is always rewritten.
 func writeRecord(ctx context.Context, c client.Client, key types.NamespacedName, existing *corev1.Secret, kind string, src *metav1.ObjectMeta, v any) (bool, error) {
 	want, err := record.NewSecret(key.Namespace, kind, record.Source{Namespace: src.Namespace, Name: src.Name, UID: string(src.UID)}, v)
 	if err != nil {
 		return false, err
 	}
 	want.Name = key.Name
-	if existing != nil && labelsMatch(existing.Annotations, want.Annotations) && labelsMatch(existing.Labels, want.Labels) {
+	if existing != nil && bytes.Equal(existing.Data[record.DataKey], want.Data[record.DataKey]) && len(existing.Data) == 1 &&
+		labelsMatch(existing.Annotations, want.Annotations) && labelsMatch(existing.Labels, want.Labels) {
 		return false, nil
 	}
 	s := want
