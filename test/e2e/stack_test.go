@@ -68,8 +68,9 @@ func (s *stack) startKeygate() error {
 	}
 	// The shipped RBAC, applied for real: the controller and the auth
 	// server below run as their service accounts, so every scenario also
-	// shows that config/rbac grants them enough (and the RBAC test in
-	// test/manifests, that it grants no more).
+	// shows that config/rbac grants them enough to work (and the RBAC test
+	// in test/manifests, that it grants no more). Leader election is off
+	// here, so its Role is not exercised.
 	rbac, err := kustomizeBuild(filepath.Join(testenv.RepoRoot(), "config", "rbac"))
 	if err != nil {
 		return err
@@ -93,6 +94,7 @@ func (s *stack) startKeygate() error {
 		Listener: l, GRPCListener: gl, JWTConfigPath: jwtPath, Log: logr.Discard(),
 	})
 	if err != nil {
+		_, _ = l.Close(), gl.Close()
 		return err
 	}
 	return waitReady(s.authURL, 60*time.Second)
