@@ -217,16 +217,22 @@ func (c laggingReads) Get(ctx context.Context, key client.ObjectKey, obj client.
 	return c.Client.Get(ctx, key, obj, opts...)
 }
 
+// issuedByHand creates an ApiKey in a namespace of the test's own and
+// reconciles it once by hand (fake clock, counted writes).
+func issuedByHand(t *testing.T) (*direct, *keygatev1alpha1.ApiKey, state) {
+	t.Helper()
+	d := newDirect(clocktesting.NewFakePassiveClock(t0), 0)
+	ak := createAPIKey(t, newNamespace(t), "sdk", rotatingSpec())
+	d.mustReconcile(t, ak)
+	return d, ak, readState(t, ak)
+}
+
 // In a manager the delivery Secret and the record live in different
 // namespaces and can reach the cache through different informers, so a
 // reconcile can see the delivered key before its record. It must confirm
 // with the API server instead of trying to create the record again.
 func TestCacheBehindOnTheRecordWritesNothing(t *testing.T) {
-	ns := newNamespace(t)
-	d := newDirect(clocktesting.NewFakePassiveClock(t0), 0)
-	ak := createAPIKey(t, ns, "sdk", rotatingSpec())
-	d.mustReconcile(t, ak)
-	before := readState(t, ak)
+	d, ak, before := issuedByHand(t)
 	if before.recordS == nil || before.delivery == nil || d.writes.n.Load() != 3 {
 		t.Fatalf("setup: record %v, delivery %v, %d writes", before.recordS != nil, before.delivery != nil, d.writes.n.Load())
 	}
@@ -249,11 +255,7 @@ func TestCacheBehindOnTheRecordWritesNothing(t *testing.T) {
 // compared, not the annotation. Here the edit makes every request with the
 // key arrive upstream as another subject.
 func TestHandEditedRecordIsRewritten(t *testing.T) {
-	ns := newNamespace(t)
-	d := newDirect(clocktesting.NewFakePassiveClock(t0), 0)
-	ak := createAPIKey(t, ns, "sdk", rotatingSpec())
-	d.mustReconcile(t, ak)
-	before := readState(t, ak)
+	d, ak, before := issuedByHand(t)
 
 	edited := *before.record
 	edited.Subject = "root"
