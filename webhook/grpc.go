@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -139,7 +140,7 @@ func grpcOriginal(ctx context.Context, req *authv3.CheckRequest) (*http.Request,
 		return r, original{}, fmt.Errorf("%w: the ext_authz CheckRequest has no HTTP method or path", errBadRequest)
 	}
 	if body := grpcBody(h); len(body) > 0 {
-		r.Body, r.ContentLength = noopCloser{bytes.NewReader(body)}, int64(len(body))
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	}
 	p, q := splitTarget(h.GetPath()) // Envoy's :path, origin-form
 	return r, original{method: h.GetMethod(), path: cleanPath(p), rawQuery: q, host: h.GetHost()}, nil
@@ -205,10 +206,6 @@ func mergeOptions(base string, ext map[string]string) string {
 	return q.Encode()
 }
 
-type noopCloser struct{ *bytes.Reader }
-
-func (noopCloser) Close() error { return nil }
-
 // recorder is the http.ResponseWriter a gRPC check is decided into.
 type recorder struct {
 	header http.Header
@@ -243,14 +240,14 @@ func (w *recorder) checkResponse() *authv3.CheckResponse {
 		ok := &authv3.OkHttpResponse{}
 		for _, k := range upstreamHeaders {
 			if v, set := w.header[k]; set {
-				ok.Headers = append(ok.Headers, headerOption(k, strings.Join(v, ","), corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+				ok.Headers = append(ok.Headers, headerOption(k, strings.Join(v, ",")))
 			} else {
 				ok.HeadersToRemove = append(ok.HeadersToRemove, strings.ToLower(k))
 			}
 		}
 		for k, v := range w.header {
 			if !slices.Contains(upstreamHeaders, k) {
-				ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, headerOption(k, strings.Join(v, ","), corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+				ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, headerOption(k, strings.Join(v, ",")))
 			}
 		}
 		sortOptions(ok.ResponseHeadersToAdd)
@@ -260,7 +257,7 @@ func (w *recorder) checkResponse() *authv3.CheckResponse {
 	denied := &authv3.DeniedHttpResponse{Status: &typev3.HttpStatus{Code: typev3.StatusCode(w.status)}, Body: string(w.body)}
 	for k, v := range w.header {
 		if k != "Content-Length" {
-			denied.Headers = append(denied.Headers, headerOption(k, strings.Join(v, ","), corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD))
+			denied.Headers = append(denied.Headers, headerOption(k, strings.Join(v, ",")))
 		}
 	}
 	sortOptions(denied.Headers)
@@ -268,8 +265,11 @@ func (w *recorder) checkResponse() *authv3.CheckResponse {
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied}}
 }
 
-func headerOption(k, v string, action corev3.HeaderValueOption_HeaderAppendAction) *corev3.HeaderValueOption {
-	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: v}, AppendAction: action}
+// headerOption sets a header, replacing any value the request or the
+// response already had.
+func headerOption(k, v string) *corev3.HeaderValueOption {
+	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: v},
+		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
 }
 
 func sortOptions(o []*corev3.HeaderValueOption) {
