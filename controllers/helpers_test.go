@@ -19,7 +19,7 @@ import (
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
 	"github.com/keygate-dev/keygate/internal/record"
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
 var nsSeq atomic.Int64

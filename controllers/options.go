@@ -14,9 +14,6 @@ import (
 	"github.com/keygate-dev/keygate/internal/record"
 )
 
-// DefaultNamespace is keygate's own namespace in an install.
-const DefaultNamespace = "keygate-system"
-
 // DefaultMaxConcurrentReconciles is how many objects of each kind are
 // reconciled at once; the work is API round trips, not CPU.
 const DefaultMaxConcurrentReconciles = 8
@@ -40,7 +37,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Namespace == "" {
-		o.Namespace = DefaultNamespace
+		o.Namespace = record.DefaultNamespace
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}

@@ -14,7 +14,7 @@ import (
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
 	"github.com/keygate-dev/keygate/internal/record"
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
 func TestCompilePolicy(t *testing.T) {

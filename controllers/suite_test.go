@@ -21,12 +21,11 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
+	"github.com/keygate-dev/keygate/internal/app/kube"
 	"github.com/keygate-dev/keygate/internal/record"
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
 // One API server for the package. Everything the controllers log, and every
@@ -292,13 +291,7 @@ func startManager(t testing.TB, opts Options, writes *counter) (stop func()) {
 	t.Helper()
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = -1, 0
-	mopts := ctrl.Options{
-		Scheme:                 env.Scheme,
-		Cache:                  CacheOptions(opts),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr(true)},
-	}
+	mopts := kube.ManagerOptions{Cache: CacheOptions(opts), SkipNameValidation: true}
 	if writes != nil {
 		mopts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {
 			c, err := client.New(cfg, o)
@@ -308,7 +301,7 @@ func startManager(t testing.TB, opts Options, writes *counter) (stop func()) {
 			return writes.wrap(c), nil
 		}
 	}
-	mgr, err := ctrl.NewManager(cfg, mopts)
+	mgr, err := kube.NewManager(cfg, mopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,8 +329,6 @@ func startManager(t testing.TB, opts Options, writes *counter) (stop func()) {
 	}
 	return stop
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // eventually polls cond every 50ms for up to 30s of real time: it waits for
 // the controller to act, never for time in the product to pass (that is

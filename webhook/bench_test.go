@@ -5,17 +5,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/keygate-dev/keygate/webhook/check"
 )
 
 // BenchmarkDecideValidKey is the decision on a valid key without HTTP:
 // format check, one lookup by SHA-256, expiry, type, origin and scopes.
 func BenchmarkDecideValidKey(b *testing.B) {
 	h := newHarness(b)
-	o := h.srv.options.get("scopes=events:write")
+	o := h.srv.options.Get("scopes=events:write")
 	now := t0
 	b.ReportAllocs()
 	for b.Loop() {
-		e, rf := decideKey(h.ix, keySecret, o, "", "", now)
+		e, rf := check.DecideKey(h.ix, keySecret, o, "", "", now)
 		if rf != nil || e == nil {
 			b.Fatal(rf)
 		}
@@ -24,8 +26,8 @@ func BenchmarkDecideValidKey(b *testing.B) {
 
 func TestDecideValidKeyDoesNotAllocate(t *testing.T) {
 	h := newHarness(t)
-	o := h.srv.options.get("scopes=events:write")
-	if n := testing.AllocsPerRun(100, func() { _, _ = decideKey(h.ix, keySecret, o, "", "", t0) }); n != 0 {
+	o := h.srv.options.Get("scopes=events:write")
+	if n := testing.AllocsPerRun(100, func() { _, _ = check.DecideKey(h.ix, keySecret, o, "", "", t0) }); n != 0 {
 		t.Fatalf("decideKey allocates %v times per run", n)
 	}
 }

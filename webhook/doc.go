@@ -1,6 +1,8 @@
 // Package webhook is keygate's external-auth server: it reads the compiled
 // record Secrets, keeps an in-memory index, and answers /check for
-// ingress-nginx, Traefik ForwardAuth and Envoy ext_authz.
+// ingress-nginx, Traefik ForwardAuth and Envoy ext_authz. Each transport
+// (HTTP here, gRPC in grpc.go) reads its request into a check.Request,
+// the package check decides, and the transport renders the verdict.
 //
 // # Endpoints
 //
@@ -84,7 +86,11 @@
 // # Answers
 //
 // Allowed: 200, empty body, X-Auth-Subject, X-Auth-Method (apikey|jwt),
-// X-Auth-Key-Id and X-Auth-Key-Type (keys), X-Auth-Scopes. Refused: the
+// X-Auth-Key-Id and X-Auth-Key-Type (keys), X-Auth-Scopes. The package
+// check decides, once for every transport, which of these an admission
+// sets and which the upstream must lose; for Envoy (a check URL with a
+// path after /check, or gRPC) the answer names the latter, in
+// x-envoy-auth-headers-to-remove or headers_to_remove. Refused: the
 // contract's JSON body and codes, WWW-Authenticate on 401. Codes this
 // server adds: BAD_REQUEST (400, REQUEST: the check request cannot be
 // understood), INVALID_OPTIONS (400, CONFIG), POLICY_NOT_FOUND (500,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -27,7 +26,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/keygate-dev/keygate/webhook/ratelimit"
+	"github.com/keygate-dev/keygate/webhook/check"
 )
 
 // Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization). The
@@ -87,10 +86,9 @@ func (s *Server) recoverCheck(ctx context.Context, req any, info *grpc.UnaryServ
 				resp, err = nil, status.Error(codes.Internal, "internal error")
 				return
 			}
-			w := newRecorder()
-			writeRefusal(w, refInternal, ratelimit.Decision{}, AuthAny, false)
-			decisionCounter(refInternal.code, methodNone).Inc()
-			resp, err = w.checkResponse(), nil
+			v := check.Refused(check.RefInternal, check.DefaultOptions)
+			s.metrics.observe(&v, 0)
+			resp, err = checkResponse(&v), nil
 		}
 	}()
 	return handler(ctx, req)
@@ -101,49 +99,43 @@ func (s *Server) recoverCheck(ctx context.Context, req any, info *grpc.UnaryServ
 // that Envoy's failure_mode_allow can never turn it into an admission.
 func (a *grpcAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
-	rec := newRecorder()
-	method, code := a.decide(ctx, rec, req)
-	decisionCounter(code, method).Inc()
-	checkDuration.Observe(time.Since(start).Seconds())
-	return rec.checkResponse(), nil
+	v := a.decide(ctx, req)
+	resp := checkResponse(&v)
+	a.s.metrics.observe(&v, time.Since(start))
+	return resp, nil
 }
 
-func (a *grpcAuthz) decide(ctx context.Context, w *recorder, req *authv3.CheckRequest) (method, code string) {
+func (a *grpcAuthz) decide(ctx context.Context, req *authv3.CheckRequest) check.Verdict {
 	s := a.s
 	if !s.Ready() {
-		writeRefusal(w, refNotReady, ratelimit.Decision{}, AuthAny, false)
-		return methodNone, refNotReady.code
+		return check.Refused(check.RefNotReady, check.DefaultOptions)
 	}
-	r, orig, err := grpcOriginal(ctx, req)
-	o := s.options.get(mergeOptions(s.cfg.GRPCOptions, req.GetAttributes().GetContextExtensions()))
+	o := s.options.Get(mergeOptions(s.cfg.GRPCOptions, req.GetAttributes().GetContextExtensions()))
+	r, err := grpcOriginal(ctx, req)
 	if err != nil {
-		return s.refuse(w, r, badRequest(CodeBadRequest, err.Error()), ratelimit.Decision{}, o)
+		return check.Refused(check.BadRequest(check.CodeBadRequest, err.Error()), o)
 	}
-	if o.err != nil {
-		return s.refuse(w, r, badRequest(CodeInvalidOptions, o.err.Error()), ratelimit.Decision{}, o)
+	if o.Err() != nil {
+		return check.Refused(check.BadRequest(check.CodeInvalidOptions, o.Err().Error()), o)
 	}
-	return s.decideOriginal(w, r, o, &orig)
+	return s.decider.Decide(ctx, o, &r)
 }
 
-// grpcOriginal turns a CheckRequest into the request /check would have
-// seen and the original request. The request is usable (headers, context,
-// address) even when err says the CheckRequest is incomplete.
-func grpcOriginal(ctx context.Context, req *authv3.CheckRequest) (*http.Request, original, error) {
+// grpcOriginal reads the original request of a CheckRequest. Envoy passes
+// every status through, so the ingress-nginx shape of a refusal is never
+// wanted and X-Sent-From is not read.
+func grpcOriginal(ctx context.Context, req *authv3.CheckRequest) (check.Request, error) {
 	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
-	r := (&http.Request{Method: h.GetMethod(), URL: &url.URL{Path: checkPath}, Header: grpcHeaders(h), Host: h.GetHost(),
-		Body: http.NoBody, RemoteAddr: sourceAddr(ctx, attrs.GetSource())}).WithContext(ctx)
-	// Envoy passes every status through, so the ingress-nginx shape of a
-	// refusal is never wanted; a client sending X-Sent-From cannot ask for it.
-	r.Header.Del("X-Sent-From")
 	if h == nil || h.GetMethod() == "" || h.GetPath() == "" {
-		return r, original{}, fmt.Errorf("%w: the ext_authz CheckRequest has no HTTP method or path", errBadRequest)
+		return check.Request{}, fmt.Errorf("%w: the ext_authz CheckRequest has no HTTP method or path", errBadRequest)
 	}
+	r := check.Request{Method: h.GetMethod(), Host: h.GetHost(), Header: grpcHeaders(h), Peer: sourceAddr(ctx, attrs.GetSource())}
+	r.Path, r.RawQuery = splitTarget(h.GetPath()) // Envoy's :path, origin-form
 	if body := grpcBody(h); len(body) > 0 {
-		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		r.Body, r.BodyLen = bytes.NewReader(body), int64(len(body))
 	}
-	p, q := splitTarget(h.GetPath()) // Envoy's :path, origin-form
-	return r, original{method: h.GetMethod(), path: cleanPath(p), rawQuery: q, host: h.GetHost()}, nil
+	return r, nil
 }
 
 // grpcHeaders reads the headers of either encoding: the map (lower-case
@@ -206,63 +198,49 @@ func mergeOptions(base string, ext map[string]string) string {
 	return q.Encode()
 }
 
-// recorder is the http.ResponseWriter a gRPC check is decided into.
-type recorder struct {
-	header http.Header
-	status int
-	body   []byte
-}
-
-func newRecorder() *recorder { return &recorder{header: make(http.Header, 8)} }
-
-func (w *recorder) Header() http.Header { return w.header }
-
-func (w *recorder) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-}
-
-func (w *recorder) Write(b []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	w.body = append(w.body, b...)
-	return len(b), nil
-}
-
-// upstreamHeaders are the identity headers an allowed request carries
-// upstream. Those a decision does not set are removed, so that a client
-// cannot send its own X-Auth-Subject past the check.
-var upstreamHeaders = []string{"X-Auth-Subject", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Key-Type", "X-Auth-Scopes"}
-
-// checkResponse turns the recorded answer into Envoy's CheckResponse.
-func (w *recorder) checkResponse() *authv3.CheckResponse {
-	if w.status == http.StatusOK {
-		ok := &authv3.OkHttpResponse{}
-		for _, k := range upstreamHeaders {
-			if v, set := w.header[k]; set {
-				ok.Headers = append(ok.Headers, headerOption(k, strings.Join(v, ",")))
-			} else {
-				ok.HeadersToRemove = append(ok.HeadersToRemove, strings.ToLower(k))
-			}
-		}
-		for k, v := range w.header {
-			if !slices.Contains(upstreamHeaders, k) {
-				ok.ResponseHeadersToAdd = append(ok.ResponseHeadersToAdd, headerOption(k, strings.Join(v, ",")))
-			}
-		}
-		sortOptions(ok.ResponseHeadersToAdd)
+// checkResponse renders a verdict as Envoy's CheckResponse: the same
+// status, headers and JSON body as /check would answer.
+func checkResponse(v *check.Verdict) *authv3.CheckResponse {
+	if v.Allowed() {
 		return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(codes.OK)},
-			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok}}
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: okResponse(v)}}
 	}
-	denied := &authv3.DeniedHttpResponse{Status: &typev3.HttpStatus{Code: typev3.StatusCode(w.status)}, Body: string(w.body)}
-	for k, v := range w.header {
-		if k != "Content-Length" {
-			denied.Headers = append(denied.Headers, headerOption(k, strings.Join(v, ",")))
+	rf := v.Refusal
+	h := make(http.Header, 8)
+	refusalHeaders(h, rf, v.Limit, v.Auth)
+	denied := &authv3.DeniedHttpResponse{Status: &typev3.HttpStatus{Code: typev3.StatusCode(rf.Status)},
+		Body: string(rf.Body()), Headers: headerOptions(h)}
+	return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(grpcCode(rf.Status)), Message: http.StatusText(rf.Status)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied}}
+}
+
+// okResponse sets the identity headers the verdict gives, removes the
+// others from the upstream request, and adds the rate-limit headers to the
+// client's response.
+func okResponse(v *check.Verdict) *authv3.OkHttpResponse {
+	ok := &authv3.OkHttpResponse{}
+	for i, name := range check.UpstreamHeaders {
+		if val := v.UpstreamHeader(i); val != nil {
+			ok.Headers = append(ok.Headers, headerOption(name, strings.Join(val, ",")))
 		}
 	}
-	sortOptions(denied.Headers)
-	return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(grpcCode(w.status)), Message: http.StatusText(w.status)},
-		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: denied}}
+	ok.HeadersToRemove, _ = v.ClearedHeaders()
+	if v.Limit.Counted {
+		h := make(http.Header, 3)
+		v.Limit.AppendHeaders(h)
+		ok.ResponseHeadersToAdd = headerOptions(h)
+	}
+	return ok
+}
+
+// headerOptions lists h as header options, sorted by name.
+func headerOptions(h http.Header) []*corev3.HeaderValueOption {
+	out := make([]*corev3.HeaderValueOption, 0, len(h))
+	for k, v := range h {
+		out = append(out, headerOption(k, strings.Join(v, ",")))
+	}
+	slices.SortFunc(out, func(a, b *corev3.HeaderValueOption) int { return strings.Compare(a.Header.Key, b.Header.Key) })
+	return out
 }
 
 // headerOption sets a header, replacing any value the request or the
@@ -270,10 +248,6 @@ func (w *recorder) checkResponse() *authv3.CheckResponse {
 func headerOption(k, v string) *corev3.HeaderValueOption {
 	return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: strings.ToLower(k), Value: v},
 		AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD}
-}
-
-func sortOptions(o []*corev3.HeaderValueOption) {
-	slices.SortFunc(o, func(a, b *corev3.HeaderValueOption) int { return strings.Compare(a.Header.Key, b.Header.Key) })
 }
 
 // grpcCode names a refusal's status for Envoy's logs and stats. Envoy

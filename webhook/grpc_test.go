@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/keygate-dev/keygate/webhook/check"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
 
@@ -122,29 +123,29 @@ func TestGRPCDecidesAsCheck(t *testing.T) {
 	}{
 		{"key in header", "POST", "/api/sdk/events", nil, []string{"X-API-Key", keySecret}, "", 1},
 		{"key in the query", "GET", "/api/sdk/events?apiKey=" + keySecret, nil, nil, "", 1},
-		{"unknown key", "GET", "/api/x", nil, []string{"X-API-Key", keyUnknown}, CodeAuthFailed, 1},
-		{"disabled key", "GET", "/api/x", nil, []string{"X-API-Key", keyDisabled}, CodeAuthFailed, 1},
-		{"no credential", "GET", "/api/x", nil, nil, CodeAuthFailed, 1},
-		{"missing scope", "GET", "/api/x", map[string]string{"scopes": "admin"}, []string{"X-API-Key", keySecret}, CodeForbidden, 1},
+		{"unknown key", "GET", "/api/x", nil, []string{"X-API-Key", keyUnknown}, check.CodeAuthFailed, 1},
+		{"disabled key", "GET", "/api/x", nil, []string{"X-API-Key", keyDisabled}, check.CodeAuthFailed, 1},
+		{"no credential", "GET", "/api/x", nil, nil, check.CodeAuthFailed, 1},
+		{"missing scope", "GET", "/api/x", map[string]string{"scopes": "admin"}, []string{"X-API-Key", keySecret}, check.CodeForbidden, 1},
 		{"scopes held", "GET", "/api/x", map[string]string{"scopes": "read,events:write"}, []string{"X-API-Key", keySecret}, "", 1},
-		{"public key refused by default", "GET", "/api/x", nil, []string{"X-API-Key", keyPublic, "Origin", "https://app.acme.com"}, CodeForbidden, 1},
+		{"public key refused by default", "GET", "/api/x", nil, []string{"X-API-Key", keyPublic, "Origin", "https://app.acme.com"}, check.CodeForbidden, 1},
 		{"public key, allowed origin", "GET", "/api/x", map[string]string{"keyTypes": "public"}, []string{"X-API-Key", keyPublic, "Origin", "https://app.acme.com"}, "", 1},
-		{"public key, foreign origin", "GET", "/api/x", map[string]string{"keyTypes": "public"}, []string{"X-API-Key", keyPublic, "Origin", "https://evil.example"}, CodeForbidden, 1},
-		{"namespace not allowed", "GET", "/api/x", map[string]string{"namespaces": "other"}, []string{"X-API-Key", keySecret}, CodeAuthFailed, 1},
+		{"public key, foreign origin", "GET", "/api/x", map[string]string{"keyTypes": "public"}, []string{"X-API-Key", keyPublic, "Origin", "https://evil.example"}, check.CodeForbidden, 1},
+		{"namespace not allowed", "GET", "/api/x", map[string]string{"namespaces": "other"}, []string{"X-API-Key", keySecret}, check.CodeAuthFailed, 1},
 		{"JWT", "GET", "/admin/x", map[string]string{"auth": "jwt", "scopes": "admin"}, []string{"Authorization", "Bearer jwt-admin"}, "", 1},
 		{"JWT in the cookie", "GET", "/admin/x", map[string]string{"auth": "jwt"}, []string{"Cookie", "a=b; session_token=jwt-user"}, "", 1},
-		{"revoked JWT", "GET", "/admin/x", map[string]string{"auth": "jwt"}, []string{"Authorization", "Bearer jwt-revoked"}, CodeTokenRevoked, 1},
-		{"no token", "GET", "/admin/x", map[string]string{"auth": "jwt"}, nil, CodeNoToken, 1},
+		{"revoked JWT", "GET", "/admin/x", map[string]string{"auth": "jwt"}, []string{"Authorization", "Bearer jwt-revoked"}, check.CodeTokenRevoked, 1},
+		{"no token", "GET", "/admin/x", map[string]string{"auth": "jwt"}, nil, check.CodeNoToken, 1},
 		{"auth none", "GET", "/public", map[string]string{"auth": "none"}, nil, "", 1},
 		{"seed policy", "GET", "/api/sdk/events", map[string]string{"policy": "acme/seed"}, []string{"X-API-Key", keySecret}, "", 1},
-		{"missing policy", "GET", "/api/x", map[string]string{"policy": "acme/missing"}, []string{"X-API-Key", keySecret}, CodePolicyNotFound, 1},
-		{"unknown option", "GET", "/api/x", map[string]string{"scope": "admin"}, []string{"X-API-Key", keySecret}, CodeInvalidOptions, 1},
-		{"a client's own auth=none in the query", "GET", "/api/x?auth=none", nil, nil, CodeAuthFailed, 1},
+		{"missing policy", "GET", "/api/x", map[string]string{"policy": "acme/missing"}, []string{"X-API-Key", keySecret}, check.CodePolicyNotFound, 1},
+		{"unknown option", "GET", "/api/x", map[string]string{"scope": "admin"}, []string{"X-API-Key", keySecret}, check.CodeInvalidOptions, 1},
+		{"a client's own auth=none in the query", "GET", "/api/x?auth=none", nil, nil, check.CodeAuthFailed, 1},
 		// acme/strict allows one request a minute per key under /k/: a
 		// URL in the query or the path must not move the request out.
-		{"path rule, URL in the query", "GET", "/k/x?next=https://a.example/", map[string]string{"policy": "acme/strict"}, []string{"X-API-Key", keySecret}, CodeRateLimited, 2},
-		{"path rule, URL in the path", "GET", "/k/http://a.example/b", map[string]string{"policy": "acme/strict"}, []string{"X-API-Key", keySecret}, CodeRateLimited, 2},
-		{"path rule, encoded path", "GET", "/%6B/x", map[string]string{"policy": "acme/strict"}, []string{"X-API-Key", keySecret}, CodeRateLimited, 2},
+		{"path rule, URL in the query", "GET", "/k/x?next=https://a.example/", map[string]string{"policy": "acme/strict"}, []string{"X-API-Key", keySecret}, check.CodeRateLimited, 2},
+		{"path rule, URL in the path", "GET", "/k/http://a.example/b", map[string]string{"policy": "acme/strict"}, []string{"X-API-Key", keySecret}, check.CodeRateLimited, 2},
+		{"path rule, encoded path", "GET", "/%6B/x", map[string]string{"policy": "acme/strict"}, []string{"X-API-Key", keySecret}, check.CodeRateLimited, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,7 +246,7 @@ func TestGRPCUpstreamHeaders(t *testing.T) {
 		t.Errorf("no rate-limit rule counted, yet response headers %v", ok.GetResponseHeadersToAdd())
 	}
 	resp = c.check(t, envoyCheck("GET", "/public", map[string]string{"auth": "none"}, "X-Auth-Subject", "forged"))
-	if rm := resp.GetOkResponse().GetHeadersToRemove(); len(rm) != len(upstreamHeaders) {
+	if rm := resp.GetOkResponse().GetHeadersToRemove(); len(rm) != len(check.UpstreamHeaders) {
 		t.Fatalf("auth=none removes %v, want every identity header", rm)
 	}
 }
@@ -265,13 +266,13 @@ func TestGRPCRateLimit(t *testing.T) {
 	// A client prepending its own X-Forwarded-For entry is still counted
 	// by the entry Envoy wrote.
 	spoofed := envoyCheck("GET", "/x", ext, "X-Forwarded-For", "9.9.9.9, 203.0.113.5")
-	if got := code(t, asHTTP(t, c.check(t, spoofed))); got != CodeRateLimited {
+	if got := code(t, asHTTP(t, c.check(t, spoofed))); got != check.CodeRateLimited {
 		t.Fatalf("a spoofed X-Forwarded-For escaped the limit: %q", got)
 	}
 	// A client asking for ingress-nginx's 403 shape gets the real 429.
 	resp := c.check(t, envoyCheck("GET", "/x", ext, "X-Sent-From", "nginx-ingress-controller"))
 	w := asHTTP(t, resp)
-	if code(t, w) != CodeRateLimited || w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" ||
+	if code(t, w) != check.CodeRateLimited || w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" ||
 		resp.GetStatus().GetCode() != int32(codes.ResourceExhausted) {
 		t.Fatalf("third request: %d %s, Retry-After %q, gRPC code %d", w.Code, w.Body, w.Header().Get("Retry-After"), resp.GetStatus().GetCode())
 	}
@@ -307,7 +308,7 @@ func TestGRPCRequestShapes(t *testing.T) {
 		t.Errorf("a 1 MiB body, past --max-body-bytes, with a valid key: %d %s", w.Code, w.Body)
 	}
 	empty := &authv3.CheckRequest{}
-	if w := asHTTP(t, c.check(t, empty)); code(t, w) != CodeBadRequest {
+	if w := asHTTP(t, c.check(t, empty)); code(t, w) != check.CodeBadRequest {
 		t.Errorf("an empty CheckRequest: %d %s", w.Code, w.Body)
 	}
 }
@@ -318,11 +319,11 @@ func TestGRPCDefaultOptions(t *testing.T) {
 		ext  map[string]string
 		want string
 	}{
-		{nil, CodeForbidden}, // --grpc-options applies
-		{map[string]string{"policy": "acme/seed"}, CodeForbidden}, // a route's other options keep it
-		{map[string]string{"scopes": "read"}, ""},                 // a route's own scopes replace it
-		{map[string]string{"auth": "none"}, CodeInvalidOptions},   // merged, scopes with auth=none
-		{map[string]string{"scopes": "read", "keyTypes": "nope"}, CodeInvalidOptions},
+		{nil, check.CodeForbidden},                                      // --grpc-options applies
+		{map[string]string{"policy": "acme/seed"}, check.CodeForbidden}, // a route's other options keep it
+		{map[string]string{"scopes": "read"}, ""},                       // a route's own scopes replace it
+		{map[string]string{"auth": "none"}, check.CodeInvalidOptions},   // merged, scopes with auth=none
+		{map[string]string{"scopes": "read", "keyTypes": "nope"}, check.CodeInvalidOptions},
 	}
 	for _, tc := range tests {
 		if got := code(t, asHTTP(t, c.check(t, envoyCheck("GET", "/api/sdk/events", tc.ext, "X-API-Key", keySecret)))); got != tc.want {
@@ -335,7 +336,7 @@ func TestGRPCDefaultOptions(t *testing.T) {
 	// A --grpc-options that cannot be parsed is reported, never dropped.
 	bad := newHarness(t, func(cfg *Config) { cfg.GRPCOptions = "scopes=%zz" }).grpc(t)
 	for _, ext := range []map[string]string{nil, {"policy": "acme/seed"}} {
-		if got := code(t, asHTTP(t, bad.check(t, envoyCheck("GET", "/x", ext, "X-API-Key", keySecret)))); got != CodeInvalidOptions {
+		if got := code(t, asHTTP(t, bad.check(t, envoyCheck("GET", "/x", ext, "X-API-Key", keySecret)))); got != check.CodeInvalidOptions {
 			t.Errorf("an unparsable --grpc-options with context_extensions %v: %q", ext, got)
 		}
 	}
@@ -351,7 +352,7 @@ func (panicLimiter) Check(context.Context, ratelimit.Stage, []*ratelimit.Policy,
 func TestGRPCPanicIsADenial(t *testing.T) {
 	c := newHarness(t, func(cfg *Config) { cfg.Limiter = panicLimiter{} }).grpc(t)
 	resp := c.check(t, envoyCheck("GET", "/api/x", map[string]string{"policy": "acme/seed"}, "X-API-Key", keySecret))
-	if w := asHTTP(t, resp); w.Code != http.StatusInternalServerError || code(t, w) != CodeInternal {
+	if w := asHTTP(t, resp); w.Code != http.StatusInternalServerError || code(t, w) != check.CodeInternal {
 		t.Fatalf("a panic while deciding: %d %s", w.Code, w.Body)
 	}
 	if w := asHTTP(t, c.check(t, envoyCheck("GET", "/api/x", nil, "X-API-Key", keySecret))); w.Code != http.StatusOK {
@@ -379,7 +380,7 @@ func TestGRPCClientIP(t *testing.T) {
 		}
 	}
 	for _, addr := range []string{"1", ""} {
-		if got := code(t, asHTTP(t, c.check(t, from(addr)))); got != CodeRateLimited {
+		if got := code(t, asHTTP(t, c.check(t, from(addr)))); got != check.CodeRateLimited {
 			t.Errorf("source %q over its limit: %q", addr, got)
 		}
 	}
@@ -390,7 +391,7 @@ func TestGRPCNotReady(t *testing.T) {
 	c := h.grpc(t)
 	h.srv.MarkSynced(func() bool { return false })
 	resp := c.check(t, envoyCheck("GET", "/api/x", nil, "X-API-Key", keySecret))
-	if w := asHTTP(t, resp); code(t, w) != CodeNotReady || w.Code != http.StatusServiceUnavailable {
+	if w := asHTTP(t, resp); code(t, w) != check.CodeNotReady || w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("before sync: %d %s", w.Code, w.Body)
 	}
 	hc, err := c.health.Check(context.Background(), &healthpb.HealthCheckRequest{})

@@ -1,161 +1,104 @@
 package webhook
 
 import (
-	"context"
 	"net/http"
+	"strconv"
 	"time"
 
-	"github.com/keygate-dev/keygate/webhook/jwtauth"
+	"github.com/keygate-dev/keygate/webhook/check"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
 
 // check answers /check and /check/...: any method.
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	method, code := s.decide(w, r)
-	decisionCounter(code, method).Inc()
-	checkDuration.Observe(time.Since(start).Seconds())
+	v, compat, envoy := s.decideHTTP(r)
+	writeVerdict(w, &v, compat, envoy)
+	s.metrics.observe(&v, time.Since(start))
 }
 
-// decide writes the answer and returns the metric labels.
-func (s *Server) decide(w http.ResponseWriter, r *http.Request) (method, code string) {
+// decideHTTP reads the check request, decides, and says how to render:
+// compat (ingress-nginx's shape of a refusal) and envoy (Envoy's HTTP
+// ext_authz, which needs x-envoy-auth-headers-to-remove).
+func (s *Server) decideHTTP(r *http.Request) (v check.Verdict, compat, envoy bool) {
+	compat = first(r.Header, "X-Sent-From") == "nginx-ingress-controller"
 	if !s.Ready() {
-		writeRefusal(w, refNotReady, ratelimit.Decision{}, AuthAny, s.compatHeader(r))
-		return methodNone, refNotReady.code
+		return check.Refused(check.RefNotReady, check.DefaultOptions), compat, false
 	}
 	t, err := checkTarget(r, s.cfg.Proxy)
 	if err != nil {
-		return s.refuse(w, r, badRequest(CodeBadRequest, err.Error()), ratelimit.Decision{}, &defaultOptions)
+		return check.Refused(check.BadRequest(check.CodeBadRequest, err.Error()), check.DefaultOptions), compat, false
 	}
-	o := s.options.get(t.opts)
-	if o.err != nil {
-		return s.refuse(w, r, badRequest(CodeInvalidOptions, o.err.Error()), ratelimit.Decision{}, o)
+	o := s.options.Get(t.opts)
+	compat = compat || o.Compat
+	if o.Err() != nil {
+		return check.Refused(check.BadRequest(check.CodeInvalidOptions, o.Err().Error()), o), compat, t.envoy
 	}
-	orig, err := readOriginal(r, s.cfg.Proxy, t)
+	req, err := readOriginal(r, s.cfg.Proxy, t)
 	if err != nil {
-		return s.refuse(w, r, badRequest(CodeBadRequest, err.Error()), ratelimit.Decision{}, o)
+		return check.Refused(check.BadRequest(check.CodeBadRequest, err.Error()), o), compat, t.envoy
 	}
-	return s.decideOriginal(w, r, o, &orig)
+	return s.decider.Decide(r.Context(), o, &req), compat, t.envoy
 }
 
-// decideOriginal decides for the original request orig, once the route's
-// options are known: r carries the client's headers, body and address.
-func (s *Server) decideOriginal(w http.ResponseWriter, r *http.Request, o *routeOptions, orig *original) (method, code string) {
-	policies, missing := s.policies(o)
-	if missing != "" {
-		return s.refuse(w, r, policyNotFound(missing), ratelimit.Decision{}, o)
+// writeVerdict renders a verdict as the HTTP answer of /check.
+func writeVerdict(w http.ResponseWriter, v *check.Verdict, compat, envoy bool) {
+	if v.Allowed() {
+		writeAllowed(w, v, envoy)
+		return
 	}
-	var req *ratelimit.Request
-	var d ratelimit.Decision
-	if len(policies) > 0 {
-		req = s.limitRequest(r, orig)
-		var rf *refusal
-		if d, rf = s.limit(r.Context(), ratelimit.BeforeAuth, policies, req); rf != nil {
-			return s.refuse(w, r, rf, d, o)
+	writeRefusal(w, v.Refusal, v.Limit, v.Auth, compat)
+}
+
+// writeAllowed answers 200 with the identity headers for the upstream.
+// Envoy copies only the headers an answer has, so for Envoy the answer
+// also lists those the upstream must lose; nginx and Traefik replace every
+// header they are told to copy, set or not.
+func writeAllowed(w http.ResponseWriter, v *check.Verdict, envoy bool) {
+	h := w.Header()
+	for i, name := range check.UpstreamHeaders {
+		if val := v.UpstreamHeader(i); val != nil {
+			h[name] = val
 		}
 	}
-	id, rf := s.authenticate(r, o, orig)
-	if rf != nil {
-		return s.refuseAs(w, r, orNone(id.method), rf, d, o)
-	}
-	if req != nil && id.method != methodNone {
-		req.Subject, req.APIKeyUID = id.subject(), id.keyUID()
-		after, rf := s.limit(r.Context(), ratelimit.AfterAuth, policies, req)
-		if d = d.Merge(after); rf != nil {
-			return s.refuseAs(w, r, id.method, rf, d, o)
+	if envoy {
+		if _, joined := v.ClearedHeaders(); joined != nil {
+			h["X-Envoy-Auth-Headers-To-Remove"] = joined
 		}
 	}
-	writeAllowed(w, &id, d)
-	return id.method, codeOK
+	v.Limit.AppendHeaders(h)
+	w.WriteHeader(http.StatusOK)
 }
 
-// refuse answers a refusal made before any credential was read.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, rf *refusal, d ratelimit.Decision, o *routeOptions) (string, string) {
-	return s.refuseAs(w, r, methodNone, rf, d, o)
-}
-
-// refuseAs writes a refusal, shaped for ingress-nginx when the route or the
-// request asks for it, and returns the metric labels.
-func (s *Server) refuseAs(w http.ResponseWriter, r *http.Request, method string, rf *refusal, d ratelimit.Decision, o *routeOptions) (string, string) {
-	writeRefusal(w, rf, d, o.auth, o.compat || s.compatHeader(r))
-	return method, rf.code
-}
-
-func orNone(method string) string {
-	if method == "" {
-		return methodNone
+// refusalHeaders are the headers of every refusal, whatever the transport.
+func refusalHeaders(h http.Header, rf *check.Refusal, d ratelimit.Decision, mode check.AuthMode) {
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	d.AppendHeaders(h)
+	if rf.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", check.WWWAuthenticate(mode, rf.Code))
 	}
-	return method
 }
 
-// compatHeader reports whether ingress-nginx sent the check request.
-func (s *Server) compatHeader(r *http.Request) bool {
-	return first(r.Header, "X-Sent-From") == "nginx-ingress-controller"
-}
-
-// authenticate runs the route's auth mode. auth=any tries a JWT first when
-// one is presented; when it is not valid and an API key is presented too,
-// the key decides, and its error is the one reported (doc.go).
-func (s *Server) authenticate(r *http.Request, o *routeOptions, orig *original) (identity, *refusal) {
-	switch o.auth {
-	case AuthNone:
-		return identity{method: methodNone}, nil
-	case AuthJWT:
-		tok := tokenFrom(r.Header)
-		if tok == "" {
-			return identity{}, refNoToken
+// writeRefusal answers a refusal. In ingress-nginx compat mode, statuses
+// that nginx's auth_request would turn into a 500 (anything but 401 and
+// 403) are sent as 403, and every refusal carries X-Error-Status,
+// X-Error-Code and X-Error-Body so the nginx configuration can give the
+// client the real status and body.
+func writeRefusal(w http.ResponseWriter, rf *check.Refusal, d ratelimit.Decision, mode check.AuthMode, compat bool) {
+	h := w.Header()
+	body := rf.Body()
+	refusalHeaders(h, rf, d, mode)
+	status := rf.Status
+	if compat {
+		h.Set("X-Error-Status", strconv.Itoa(rf.Status))
+		h.Set("X-Error-Code", rf.Code)
+		h.Set("X-Error-Body", string(body))
+		if status != http.StatusUnauthorized && status != http.StatusForbidden {
+			status = http.StatusForbidden
 		}
-		return s.tokenIdentity(r.Context(), tok, o)
-	case AuthAPIKey:
-		key := apiKeyFrom(r, orig.rawQuery, s.cfg.MaxBodyBytes)
-		if key == "" {
-			return identity{}, refNoCredential
-		}
-		return s.keyIdentity(r, key, o)
 	}
-	if tok := tokenFrom(r.Header); tok != "" {
-		id, rf := s.tokenIdentity(r.Context(), tok, o)
-		if rf == nil || rf.status == http.StatusForbidden {
-			return id, rf // the token is valid: its authorisation stands
-		}
-		if key := apiKeyFrom(r, orig.rawQuery, s.cfg.MaxBodyBytes); key != "" {
-			return s.keyIdentity(r, key, o)
-		}
-		return id, rf
-	}
-	key := apiKeyFrom(r, orig.rawQuery, s.cfg.MaxBodyBytes)
-	if key == "" {
-		return identity{}, refNoKeyOrToken
-	}
-	return s.keyIdentity(r, key, o)
-}
-
-func (s *Server) keyIdentity(r *http.Request, key string, o *routeOptions) (identity, *refusal) {
-	e, rf := decideKey(s.cfg.Index, key, o, first(r.Header, "Origin"), first(r.Header, "Referer"), s.cfg.Clock.Now())
-	return identity{method: methodAPIKey, entry: e}, rf
-}
-
-func (s *Server) tokenIdentity(ctx context.Context, tok string, o *routeOptions) (identity, *refusal) {
-	if s.cfg.Verifier == nil {
-		return identity{method: methodJWT}, tokenRefusal(jwtauth.ErrNotConfigured)
-	}
-	id, rf := decideToken(ctx, s.cfg.Verifier, tok, o)
-	return identity{method: methodJWT, jwt: id}, rf
-}
-
-func (id *identity) subject() string {
-	switch id.method {
-	case methodAPIKey:
-		return id.entry.Key.Record.Subject
-	case methodJWT:
-		return id.jwt.Subject
-	}
-	return ""
-}
-
-func (id *identity) keyUID() string {
-	if id.method == methodAPIKey {
-		return id.entry.Key.UID
-	}
-	return ""
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }

@@ -17,7 +17,8 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/keygate-dev/keygate/internal/record"
-	"github.com/keygate-dev/keygate/internal/seedpolicy"
+	"github.com/keygate-dev/keygate/test/golden"
+	"github.com/keygate-dev/keygate/webhook/check"
 	"github.com/keygate-dev/keygate/webhook/jwtauth"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
@@ -95,7 +96,7 @@ func recordSecret(t testing.TB, kind, name string, rec any) *corev1.Secret {
 // seedPolicy is the shipped BreakGround sample as the policy acme/seed.
 func seedPolicy(t testing.TB, limitScale int64) *record.RateLimitPolicy {
 	t.Helper()
-	p, err := seedpolicy.Record("acme", limitScale)
+	p, err := golden.BreakGround("acme", "seed", limitScale)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,15 +162,6 @@ func (h *harness) do(r *http.Request) *httptest.ResponseRecorder {
 	return w
 }
 
-type errorBody struct {
-	Error struct {
-		Message    string `json:"message"`
-		StatusCode int    `json:"statusCode"`
-		Code       string `json:"code"`
-		Category   string `json:"category"`
-	} `json:"error"`
-}
-
 // code checks the answer's shape and returns its error code ("" for 200).
 func code(t *testing.T, w *httptest.ResponseRecorder) string {
 	t.Helper()
@@ -183,7 +175,7 @@ func code(t *testing.T, w *httptest.ResponseRecorder) string {
 	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("refusal Content-Type %q", ct)
 	}
-	var eb errorBody
+	var eb check.ErrorBody
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&eb); err != nil {

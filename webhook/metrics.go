@@ -1,42 +1,92 @@
 package webhook
 
 import (
-	"sync/atomic"
+	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/keygate-dev/keygate/webhook/index"
+	"github.com/keygate-dev/keygate/webhook/check"
 )
 
-// Label values of keygate_check_decisions_total: the method is the
-// credential that decided (none when no credential was used), the code is
-// OK or the error code. Both sets are closed, so cardinality is bounded.
-const (
-	methodAPIKey = "apikey"
-	methodJWT    = "jwt"
-	methodNone   = "none"
-	codeOK       = "OK"
-)
+// serverMetrics are one server's collectors. Setup registers them on
+// controller-runtime's registry; a server made by NewServer alone (tests,
+// benchmarks) counts into collectors that nothing exports.
+type serverMetrics struct {
+	decisions     *prometheus.CounterVec
+	duration      prometheus.Histogram
+	limiterErrors prometheus.Counter
+	index         indexCollector
+	// counters holds the counter of every method and code, made once, so
+	// that counting allocates nothing.
+	counters [3]map[string]prometheus.Counter
+}
 
-var (
-	checkDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "keygate_check_decisions_total",
-		Help: "Answers of /check by error code (OK when allowed) and credential method.",
-	}, []string{"code", "method"})
-	checkDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name:    "keygate_check_duration_seconds",
-		Help:    "Time to answer /check, from the request read to the answer written.",
-		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
-	})
-	limiterErrors = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "keygate_check_ratelimit_errors_total",
-		Help: "Checks whose rate limiter reported an error; the limiter's configured fallback decided them.",
-	})
+// The labels of keygate_check_decisions_total: the method is the credential
+// that decided (none when no credential was used), the code is OK or the
+// error code. Both sets are closed, so cardinality is bounded.
+var methods = [3]string{check.MethodAPIKey, check.MethodJWT, check.MethodNone}
 
-	// indexStats is the index the gauges report; Setup sets it.
-	indexStats atomic.Pointer[func() index.Stats]
-)
+func newServerMetrics(ix *Index) *serverMetrics {
+	m := &serverMetrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keygate_check_decisions_total",
+			Help: "Answers of /check by error code (OK when allowed) and credential method.",
+		}, []string{"code", "method"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "keygate_check_duration_seconds",
+			Help:    "Time to answer /check, from the request read to the answer written.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
+		limiterErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keygate_check_ratelimit_errors_total",
+			Help: "Checks whose rate limiter reported an error; the limiter's configured fallback decided them.",
+		}),
+		index: indexCollector{ix: ix},
+	}
+	for i, meth := range methods {
+		m.counters[i] = map[string]prometheus.Counter{}
+		for _, c := range check.Codes {
+			m.counters[i][c] = m.decisions.WithLabelValues(c, meth)
+		}
+	}
+	return m
+}
+
+// register adds the collectors to reg. A second server in one process is
+// an error, not a silent takeover of the first one's series.
+func (m *serverMetrics) register(reg prometheus.Registerer, more ...prometheus.Collector) error {
+	for _, c := range append([]prometheus.Collector{m.decisions, m.duration, m.limiterErrors, m.index}, more...) {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return errors.New("registering the auth server's metrics: another auth server in this process registered them already")
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// observe counts one answered check.
+func (m *serverMetrics) observe(v *check.Verdict, took time.Duration) {
+	m.counter(v.Code(), v.Method()).Inc()
+	m.duration.Observe(took.Seconds())
+}
+
+func (m *serverMetrics) counter(code, method string) prometheus.Counter {
+	i := 2
+	switch method {
+	case check.MethodAPIKey:
+		i = 0
+	case check.MethodJWT:
+		i = 1
+	}
+	if c, ok := m.counters[i][code]; ok {
+		return c
+	}
+	return m.decisions.WithLabelValues(code, method)
+}
 
 var (
 	descKeys = prometheus.NewDesc("keygate_apikeys_loaded",
@@ -49,8 +99,8 @@ var (
 		"Record Secrets that could not be decoded or compiled and were treated as absent.", nil, nil)
 )
 
-// indexCollector reports the gauges of the current index.
-type indexCollector struct{}
+// indexCollector reports the gauges of one server's index.
+type indexCollector struct{ ix *Index }
 
 func (indexCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descKeys
@@ -59,52 +109,15 @@ func (indexCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descErrors
 }
 
-func (indexCollector) Collect(ch chan<- prometheus.Metric) {
-	f := indexStats.Load()
-	if f == nil {
+func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.ix == nil {
 		return
 	}
-	s := (*f)()
+	s := c.ix.Stats()
 	ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(s.Keys))
 	ch <- prometheus.MustNewConstMetric(descPolicies, prometheus.GaugeValue, float64(s.Policies))
 	if !s.LastUpdate.IsZero() {
 		ch <- prometheus.MustNewConstMetric(descUpdated, prometheus.GaugeValue, float64(s.LastUpdate.UnixNano())/1e9)
 	}
 	ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(s.DecodeErrors))
-}
-
-func init() {
-	metrics.Registry.MustRegister(checkDecisions, checkDuration, limiterErrors, indexCollector{})
-}
-
-// decisionCounter returns the counter of one code and method. The counters
-// of the codes an answer can have are made once, so counting allocates
-// nothing.
-func decisionCounter(code, method string) prometheus.Counter {
-	m := counters[methodIdx(method)]
-	if c, ok := m[code]; ok {
-		return c
-	}
-	return checkDecisions.WithLabelValues(code, method)
-}
-
-var counters = func() [3]map[string]prometheus.Counter {
-	var out [3]map[string]prometheus.Counter
-	for i, m := range []string{methodAPIKey, methodJWT, methodNone} {
-		out[i] = map[string]prometheus.Counter{}
-		for _, c := range allCodes {
-			out[i][c] = checkDecisions.WithLabelValues(c, m)
-		}
-	}
-	return out
-}()
-
-func methodIdx(m string) int {
-	switch m {
-	case methodAPIKey:
-		return 0
-	case methodJWT:
-		return 1
-	}
-	return 2
 }

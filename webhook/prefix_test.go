@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keygate-dev/keygate/internal/record"
+	"github.com/keygate-dev/keygate/webhook/check"
 )
 
 // A record names only the prefix of its newest key. A key still in its
@@ -28,7 +29,7 @@ func TestKeyOfAnotherPrefixIsAcceptedByHash(t *testing.T) {
 		}
 	}
 	h.clock.SetTime(t0.Add(time.Hour))
-	if w := h.do(nginxReq("", orig, "X-API-Key", oldKey)); code(t, w) != CodeAuthFailed {
+	if w := h.do(nginxReq("", orig, "X-API-Key", oldKey)); code(t, w) != check.CodeAuthFailed {
 		t.Fatalf("old key after its grace: %d %s, want AUTH_FAILED", w.Code, w.Body)
 	}
 }

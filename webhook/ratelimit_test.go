@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate-dev/keygate/webhook/check"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
 
@@ -22,7 +23,7 @@ func TestRateLimitBeforeAndAfterAuth(t *testing.T) {
 		t.Fatalf("first: %d %v", w.Code, w.Header())
 	}
 	w = h.do(req("X-API-Key", keySecret))
-	if code(t, w) != CodeRateLimited || w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+	if code(t, w) != check.CodeRateLimited || w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
 		t.Fatalf("second: %d %v %s", w.Code, w.Header(), w.Body)
 	}
 	if !strings.Contains(w.Body.String(), "per-key") {
@@ -31,12 +32,12 @@ func TestRateLimitBeforeAndAfterAuth(t *testing.T) {
 	// per-ip (2/min, before auth) has counted both; a failed login counts
 	// too: the next request is refused before its credential is looked at.
 	w = h.do(req("X-API-Key", keyUnknown))
-	if got := code(t, w); got != CodeRateLimited {
+	if got := code(t, w); got != check.CodeRateLimited {
 		t.Fatalf("third from the same IP: %q, want RATE_LIMITED before auth", got)
 	}
 	// Another client IP is not affected by the first one's count.
 	w = h.do(nginxReq("?policy=acme/strict", "https://api.acme.com/other", "X-Forwarded-For", "203.0.113.8", "X-API-Key", keyUnknown))
-	if got := code(t, w); got != CodeAuthFailed || w.Header().Get("RateLimit") == "" {
+	if got := code(t, w); got != check.CodeAuthFailed || w.Header().Get("RateLimit") == "" {
 		t.Fatalf("other IP: %q %v", got, w.Header())
 	}
 	// After Retry-After, admitted again.
@@ -55,7 +56,7 @@ func TestSpoofedForwardedForDoesNotEscapeIPLimits(t *testing.T) {
 		w := h.do(nginxReq("?policy=acme/strict&auth=none", "https://api.acme.com/x", "X-Forwarded-For", xff))
 		want := ""
 		if i >= 2 {
-			want = CodeRateLimited
+			want = check.CodeRateLimited
 		}
 		if got := code(t, w); got != want {
 			t.Fatalf("request %d: %q, want %q", i, got, want)
@@ -113,7 +114,7 @@ func (failingLimiter) Check(context.Context, ratelimit.Stage, []*ratelimit.Polic
 func TestLimiterUnavailable(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Limiter = failingLimiter{} })
 	w := h.do(nginxReq("?policy=acme/seed", orig, "X-API-Key", keySecret))
-	if got := code(t, w); got != CodeLimiterUnavailble || w.Code != http.StatusServiceUnavailable {
+	if got := code(t, w); got != check.CodeLimiterUnavailable || w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("%d %q", w.Code, got)
 	}
 	// Without a policy the limiter is not consulted at all.
@@ -139,7 +140,7 @@ func TestPolicyNotFoundMessage(t *testing.T) {
 		t.Fatalf("after the policy loads: %q", got)
 	}
 	h.ix.Remove("keygate-system", "rlp.acme.gone")
-	if got := code(t, h.do(nginxReq("?policy=acme/seed,acme/gone", orig, "X-API-Key", keySecret))); got != CodePolicyNotFound {
+	if got := code(t, h.do(nginxReq("?policy=acme/seed,acme/gone", orig, "X-API-Key", keySecret))); got != check.CodePolicyNotFound {
 		t.Fatalf("after the policy goes: %q", got)
 	}
 }

@@ -15,15 +15,21 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/keygate-dev/keygate/webhook/index"
-	"github.com/keygate-dev/keygate/webhook/ratelimit"
+	"github.com/keygate-dev/keygate/webhook/check"
 )
 
 // Index is the auth server's index, holding the limiter's compiled policies.
-type Index = index.Index[*ratelimit.Policy]
+type Index = check.Index
 
 // NewIndex makes an empty index that compiles policies with ratelimit.Compile.
-func NewIndex(log logr.Logger) *Index { return index.New(ratelimit.Compile, log) }
+func NewIndex(log logr.Logger) *Index { return check.NewIndex(log) }
+
+// TokenVerifier and RateLimiter are what a decision needs from the JWT
+// authenticator and the rate limiter.
+type (
+	TokenVerifier = check.TokenVerifier
+	RateLimiter   = check.RateLimiter
+)
 
 // Config is what a Server answers from. Setup builds it from a manager;
 // tests and benchmarks build it directly.
@@ -47,19 +53,31 @@ type Config struct {
 	Log         logr.Logger
 }
 
-// Server answers /check from the index.
+// Server answers /check and ext_authz gRPC checks from the index: each
+// transport reads its request into a check.Request, the decider decides,
+// and the transport renders the verdict.
 type Server struct {
 	cfg     Config
-	options *optionsCache
+	decider *check.Decider
+	options *check.OptionsCache
+	metrics *serverMetrics
 	synced  atomic.Pointer[func() bool]
+	// loaded latches the first full load: once the index held it, a
+	// check no longer asks the informer (whose queue takes a lock).
+	loaded atomic.Bool
 }
+
+// DefaultMaxBodyBytes bounds how much of a forwarded body is read to find
+// _apiKey.
+const DefaultMaxBodyBytes = check.DefaultMaxBodyBytes
 
 // maxCachedOptions bounds the parsed-options cache: a deployment has a
 // handful of check URLs, so this is never reached by honest traffic.
 const maxCachedOptions = 1024
 
 // NewServer makes a server. It is not ready until MarkSynced has been given
-// a function that reports true and the verifier is ready.
+// a function that reports true and the verifier is ready. Its metrics are
+// registered by Setup (or RegisterMetrics).
 func NewServer(cfg Config) *Server {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -70,18 +88,30 @@ func NewServer(cfg Config) *Server {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	return &Server{cfg: cfg, options: newOptionsCache(maxCachedOptions)}
+	m := newServerMetrics(cfg.Index)
+	return &Server{cfg: cfg, metrics: m, options: check.NewOptionsCache(maxCachedOptions),
+		decider: &check.Decider{Index: cfg.Index, Verifier: cfg.Verifier, Limiter: cfg.Limiter, Clock: cfg.Clock,
+			TrustedHops: cfg.TrustedHops, MaxBodyBytes: cfg.MaxBodyBytes, LimiterErrors: m.limiterErrors, Log: cfg.Log}}
 }
 
 // MarkSynced sets how the server learns that the index holds the first
 // full list of records (the informer handler's HasSynced).
-func (s *Server) MarkSynced(synced func() bool) { s.synced.Store(&synced) }
+func (s *Server) MarkSynced(synced func() bool) {
+	s.synced.Store(&synced)
+	s.loaded.Store(false)
+}
 
 // Ready reports whether the first full load is in the index and the JWT
 // authenticator is ready. Until then /check answers 503.
 func (s *Server) Ready() bool {
-	f := s.synced.Load()
-	return f != nil && (*f)() && (s.cfg.Verifier == nil || s.cfg.Verifier.Ready())
+	if !s.loaded.Load() {
+		f := s.synced.Load()
+		if f == nil || !(*f)() {
+			return false
+		}
+		s.loaded.Store(true)
+	}
+	return s.cfg.Verifier == nil || s.cfg.Verifier.Ready()
 }
 
 // Handler serves /check, /check/..., /healthz, /readyz and /metrics.
@@ -162,3 +192,7 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
 	}
 	return nil
 }
+
+// CheckOptions reports whether raw (the query text of a check URL, such as
+// "auth=jwt&scopes=a") holds valid options.
+func CheckOptions(raw string) error { return check.CheckOptions(raw) }

@@ -7,6 +7,11 @@ import (
 	"io"
 	"net"
 
+	"github.com/keygate-dev/keygate/webhook/index"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -53,6 +58,9 @@ type Options struct {
 	// limiter built from the fields above.
 	Verifier TokenVerifier
 	Limiter  RateLimiter
+	// Registerer is where the server's metrics are registered; default
+	// controller-runtime's registry, which /metrics serves.
+	Registerer prometheus.Registerer
 }
 
 // CacheOptions restricts a manager's cache to what the auth server may
@@ -77,15 +85,26 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return err
 	}
-	limiter, closer, err := newLimiter(opts, log)
+	reg := opts.Registerer
+	if reg == nil {
+		reg = metrics.Registry
+	}
+	// One set of rate-limit collectors, shared by the limiter and the
+	// index's policy compiler, registered with the server's own.
+	lm := ratelimit.NewMetrics()
+	limiter, closer, err := newLimiter(opts, lm, log)
 	if err != nil {
 		return err
 	}
-	ix := NewIndex(log.WithName("index"))
-	stats := ix.Stats
-	indexStats.Store(&stats)
+	ix := index.New(lm.Compile, log.WithName("index"))
 	srv := NewServer(Config{Index: ix, Verifier: verifier, Limiter: limiter, Clock: opts.Clock, Proxy: opts.Proxy,
 		TrustedHops: opts.TrustedHops, MaxBodyBytes: opts.MaxBodyBytes, GRPCOptions: opts.GRPCOptions, Log: log})
+	if err := srv.metrics.register(reg, lm.Collectors()...); err != nil {
+		if closer != nil {
+			_ = closer.Close()
+		}
+		return err
+	}
 	return mgr.Add(&runnable{srv: srv, cache: mgr.GetCache(), addr: opts.Addr, listener: opts.Listener,
 		grpcAddr: opts.GRPCAddr, grpcListener: opts.GRPCListener, log: log, closer: closer})
 }
@@ -109,16 +128,16 @@ func setupVerifier(mgr ctrl.Manager, opts Options, log logr.Logger) (TokenVerifi
 	return a, nil
 }
 
-func newLimiter(opts Options, log logr.Logger) (RateLimiter, io.Closer, error) {
+func newLimiter(opts Options, m *ratelimit.Metrics, log logr.Logger) (RateLimiter, io.Closer, error) {
 	if opts.Limiter != nil {
 		return opts.Limiter, nil, nil
 	}
 	if opts.RedisURL == "" {
-		l := ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: opts.Clock})
+		l := ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: opts.Clock, Metrics: m})
 		return l, l, nil
 	}
 	l, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: opts.RedisURL, OnError: opts.RedisOnError,
-		Clock: opts.Clock, Logger: log.WithName("ratelimit")})
+		Clock: opts.Clock, Logger: log.WithName("ratelimit"), Metrics: m})
 	if err != nil {
 		return nil, nil, fmt.Errorf("setting up the Redis rate limiter: %w", err)
 	}

@@ -7,61 +7,58 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
-	"github.com/keygate-dev/keygate/controllers"
+	"github.com/keygate-dev/keygate/internal/app"
 )
 
-func runController(args []string, stdout, stderr io.Writer) error {
+// controllerFlags are the flags of keygate controller, read into the
+// wiring's options.
+type controllerFlags struct {
+	opts    app.ControllerOptions
+	verbose bool
+}
+
+func parseControllerFlags(args []string, stderr io.Writer) (*controllerFlags, error) {
 	fs := newFlagSet("controller", "Runs the controller: compiles ApiKeys and RateLimitPolicies into Secrets in keygate's namespace.", stderr)
-	namespace := fs.String("namespace", controllers.DefaultNamespace, "keygate's namespace: records are written here, and the leader-election lease lives here")
-	watch := fs.String("watch-namespaces", "", "comma-separated namespaces whose ApiKeys and RateLimitPolicies are compiled (default: all)")
-	metricsAddr := fs.String("metrics-bind-address", ":9090", "address of the Prometheus metrics endpoint (0 turns it off)")
-	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	leaderElect := fs.Bool("leader-elect", true, "elect one active controller among the replicas")
-	workers := fs.Int("max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "ApiKeys (and, separately, RateLimitPolicies) reconciled at once")
-	verbose := fs.Bool("v", false, "log debug messages")
+	f := &controllerFlags{opts: app.DefaultControllerOptions()}
+	o := &f.opts
+	var watch string
+	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "keygate's namespace: records are written here, and the leader-election lease lives here")
+	fs.StringVar(&watch, "watch-namespaces", "", "comma-separated namespaces whose ApiKeys and RateLimitPolicies are compiled (default: all)")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "address of the Prometheus metrics endpoint (0 turns it off)")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address of /healthz and /readyz (0 turns it off)")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", o.LeaderElection, "elect one active controller among the replicas")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "ApiKeys (and, separately, RateLimitPolicies) reconciled at once")
+	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
 	config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	cfg, scheme, err := startRuntime(*verbose, stderr, keygatev1alpha1.AddToScheme)
+	o.WatchNamespaces = splitList(watch)
+	return f, nil
+}
+
+func runController(args []string, stdout, stderr io.Writer) error {
+	f, err := parseControllerFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	opts := controllers.Options{Namespace: *namespace, WatchNamespaces: controllerNamespaces(*watch), MaxConcurrentReconciles: *workers}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        scheme,
-		Cache:                         controllers.CacheOptions(opts),
-		Metrics:                       metricsserver.Options{BindAddress: *metricsAddr},
-		HealthProbeBindAddress:        *probeAddr,
-		LeaderElection:                *leaderElect,
-		LeaderElectionID:              "keygate-controller.keygate.dev",
-		LeaderElectionNamespace:       *namespace,
-		LeaderElectionReleaseOnCancel: true,
-	})
+	cfg, log, err := startRuntime(f.verbose, stderr)
 	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
-	}
-	if err := controllers.Setup(mgr, opts); err != nil {
 		return err
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return fmt.Errorf("adding /healthz: %w", err)
-	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
-		return fmt.Errorf("adding /readyz: %w", err)
+	mgr, err := app.NewControllerManager(cfg, f.opts, log)
+	if err != nil {
+		return err
 	}
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
-// controllerNamespaces splits the --watch-namespaces value.
-func controllerNamespaces(s string) []string {
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {

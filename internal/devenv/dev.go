@@ -14,6 +14,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/keygate-dev/keygate/internal/app"
 )
 
 // DevOptions configure keygate dev.
@@ -104,7 +106,11 @@ func (d *dev) startControlPlane() error {
 		return fmt.Errorf("starting the control plane (binaries in %s): %w", d.o.Assets, err)
 	}
 	d.cfg = cfg
-	d.c, err = client.New(cfg, client.Options{Scheme: Scheme()})
+	s, err := app.Scheme()
+	if err != nil {
+		return err
+	}
+	d.c, err = client.New(cfg, client.Options{Scheme: s})
 	if err != nil {
 		return err
 	}

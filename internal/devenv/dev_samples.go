@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/keygate-dev/keygate/internal/manifest"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,11 +23,11 @@ const readyTimeout = 60 * time.Second
 // and the first generated secret key among them is delivered and accepted,
 // and returns that key.
 func (d *dev) applySamples(ctx context.Context) (string, error) {
-	objs, err := ReadObjects(d.o.Samples)
+	objs, err := manifest.ReadObjects(d.o.Samples)
 	if err != nil {
 		return "", err
 	}
-	if err := Apply(ctx, d.c, objs); err != nil {
+	if err := manifest.Apply(ctx, d.c, objs); err != nil {
 		return "", err
 	}
 	d.progress("applied %d samples from %s", len(objs), d.o.Samples)

@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// DefaultNamespace is keygate's namespace in an install, where the record
+// Secrets live. It is written here once; the wiring (internal/app) uses it
+// as the default of every --namespace flag.
+const DefaultNamespace = "keygate-system"
+
 // The compiled Secrets in keygate's namespace. Each holds one record, as
 // JSON under DataKey, and carries these labels so that the auth server's
 // cache selects exactly them.

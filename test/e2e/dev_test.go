@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
 // TestDevPrintsLinesThatWork runs keygate dev as make dev does (the built
@@ -24,55 +24,79 @@ import (
 // Then Ctrl-C (SIGINT) must stop it cleanly with nothing left running.
 func TestDevPrintsLinesThatWork(t *testing.T) {
 	testenv.RequireBinary(t, "curl")
+	d := startDev(t)
+	printed := readUntil(t, d.lines, "Ctrl-C stops everything.", 3*time.Minute, d.stderr)
+	// The control plane is up: these are kube-apiserver and etcd, in
+	// process groups of their own, so the cleanup can stop them even if
+	// the test fails before Ctrl-C.
+	d.children = childPIDs(d.cmd.Process.Pid)
+	pastePrinted(t, printed)
+	if c, err := net.DialTimeout("tcp", d.grpcAddr, time.Second); err != nil {
+		t.Errorf("the ext_authz gRPC port %s is not open: %v", d.grpcAddr, err)
+	} else {
+		_ = c.Close()
+	}
+	d.interrupt(t)
+}
+
+// devRun is one keygate dev process.
+type devRun struct {
+	cmd            *exec.Cmd
+	addr, grpcAddr string
+	stderr         *lockedBuffer
+	lines          chan string
+	exited         chan error
+	done           chan struct{} // closed once keygate dev has exited
+	children       []int
+}
+
+// startDev starts the built binary's keygate dev on free ports, with the
+// repository's CRDs and samples and a state folder of its own.
+func startDev(t *testing.T) *devRun {
+	t.Helper()
 	assets, err := testenv.Assets()
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := testenv.RepoRoot()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "keygate")
-	if out, err := exec.Command("go", "build", "-o", bin, root).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	addr, grpcAddr := freeAddr(t), freeAddr(t)
-	state := filepath.Join(dir, "state")
-	cmd := exec.Command(bin, "dev", "--assets", assets, "--addr", addr, "--grpc-addr", grpcAddr,
-		"--samples", filepath.Join(root, "config", "samples"), "--crds", filepath.Join(root, "config", "crd", "bases"),
-		"--state-dir", state, "--kubeconfig-out", filepath.Join(state, "kubeconfig"))
-	stdout, err := cmd.StdoutPipe()
+	bin, err := keygateBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
+	root, state := testenv.RepoRoot(), filepath.Join(t.TempDir(), "state")
+	d := &devRun{addr: freeAddr(t), grpcAddr: freeAddr(t), stderr: &lockedBuffer{},
+		lines: make(chan string, 4096), exited: make(chan error, 1), done: make(chan struct{})}
+	d.cmd = exec.Command(bin, "dev", "--assets", assets, "--addr", d.addr, "--grpc-addr", d.grpcAddr,
+		"--samples", filepath.Join(root, "config", "samples"), "--crds", filepath.Join(root, "config", "crd", "bases"),
+		"--state-dir", state, "--kubeconfig-out", filepath.Join(state, "kubeconfig"))
+	stdout, err := d.cmd.StdoutPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	done := make(chan struct{}) // closed once keygate dev has exited
-	lines := make(chan string, 4096)
+	d.cmd.Stderr = d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			select {
-			case lines <- sc.Text():
+			case d.lines <- sc.Text():
 			default: // nobody reads after the how-to: never block keygate dev
 			}
 		}
-		close(lines)
-		exited <- cmd.Wait()
-		close(done)
+		close(d.lines)
+		d.exited <- d.cmd.Wait()
+		close(d.done)
 	}()
-	var children []int
-	t.Cleanup(func() { stopDev(cmd, done, children) })
-	printed := readUntil(t, lines, "Ctrl-C stops everything.", 3*time.Minute, stderr)
-	// The control plane is up: these are kube-apiserver and etcd, in
-	// process groups of their own, so the cleanup can stop them even if
-	// the test fails before Ctrl-C.
-	children = childPIDs(cmd.Process.Pid)
+	t.Cleanup(func() { stopDev(d.cmd, d.done, d.children) })
+	return d
+}
 
-	var curls []string
-	var kubectl []string
+// pastePrinted runs the curl and kubectl lines keygate dev printed and
+// checks their answers.
+func pastePrinted(t *testing.T, printed []string) {
+	t.Helper()
+	var curls, kubectl []string
 	for _, l := range printed {
 		l = strings.TrimSpace(l)
 		switch {
@@ -85,10 +109,7 @@ func TestDevPrintsLinesThatWork(t *testing.T) {
 	if len(curls) != 3 || len(kubectl) != 2 {
 		t.Fatalf("keygate dev printed %d curl and %d kubectl lines, want 3 and 2:\n%s", len(curls), len(kubectl), strings.Join(printed, "\n"))
 	}
-	for i, want := range []struct {
-		status string
-		body   string
-	}{
+	for i, want := range []struct{ status, body string }{
 		{"HTTP/1.1 200", ""},
 		{"HTTP/1.1 200", ""},
 		{"HTTP/1.1 401", `"code":"AUTH_FAILED"`},
@@ -109,36 +130,36 @@ func TestDevPrintsLinesThatWork(t *testing.T) {
 	if out := bash(t, strings.Join(kubectl, "; ")); !strings.Contains(out, "acme-sdk") || !strings.Contains(out, "breakground") {
 		t.Errorf("pasted the kubectl lines:\n%s\nwant the sample ApiKey and RateLimitPolicy", out)
 	}
-	if c, err := net.DialTimeout("tcp", grpcAddr, time.Second); err != nil {
-		t.Errorf("the ext_authz gRPC port %s is not open: %v", grpcAddr, err)
-	} else {
-		_ = c.Close()
-	}
+}
 
-	if len(children) < 2 {
-		t.Fatalf("keygate dev runs %d child processes, want kube-apiserver and etcd at least", len(children))
+// interrupt sends Ctrl-C and checks that keygate dev stops cleanly, with
+// neither its children nor its port left behind.
+func (d *devRun) interrupt(t *testing.T) {
+	t.Helper()
+	if len(d.children) < 2 {
+		t.Fatalf("keygate dev runs %d child processes, want kube-apiserver and etcd at least", len(d.children))
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := d.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
+	case err := <-d.exited:
 		if err != nil {
-			t.Fatalf("keygate dev after Ctrl-C: %v\n%s", err, stderr.String())
+			t.Fatalf("keygate dev after Ctrl-C: %v\n%s", err, d.stderr.String())
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("keygate dev did not stop within 60s of Ctrl-C")
 	}
 	// The processes keygate dev started (kube-apiserver, etcd) must not
 	// outlive it.
-	for _, pid := range children {
+	for _, pid := range d.children {
 		if alive(pid) {
 			t.Errorf("process %d that keygate dev started still runs after it stopped", pid)
 		}
 	}
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", d.addr, time.Second); err == nil {
 		_ = c.Close()
-		t.Fatalf("%s still answers after keygate dev stopped", addr)
+		t.Fatalf("%s still answers after keygate dev stopped", d.addr)
 	}
 }
 

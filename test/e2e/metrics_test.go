@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
 // TestAlertMetricsExist checks that every metric the shipped alerts
@@ -32,15 +32,24 @@ func TestAlertMetricsExist(t *testing.T) {
 	if err := os.WriteFile(jwtPath, append(data, []byte("# touched\n")...), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The auth server and the controller are separate processes, each
+	// with its own /metrics, as in an install.
 	exported := map[string]bool{}
-	eventually(t, 10*time.Second, "the JWT config reload counted", func() bool {
-		_, body := get(t, http.MethodGet, s.authURL+"/metrics", nil)
+	scrape := func(url string) {
+		_, body := get(t, http.MethodGet, url, nil)
 		for _, line := range strings.Split(body, "\n") {
 			if name, ok := strings.CutPrefix(line, "# TYPE "); ok {
 				exported[strings.Fields(name)[0]] = true
 			}
 		}
+	}
+	eventually(t, 10*time.Second, "the JWT config reload counted", func() bool {
+		scrape(s.authURL + "/metrics")
 		return exported["keygate_jwt_config_reloads_total"]
+	})
+	eventually(t, 10*time.Second, "the controller's metrics", func() bool {
+		scrape(s.controllerMetrics)
+		return exported["controller_runtime_reconcile_total"]
 	})
 	names := regexp.MustCompile(`\b(keygate_[a-z_]+|controller_runtime_[a-z_]+)\b`).FindAllString(string(rules), -1)
 	if len(names) < 5 {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -61,16 +60,16 @@ func setupNginx(t *testing.T) *nginxFixture {
 // startUnreadyAuthServer runs a second auth server as a user with no
 // permissions: its Secret informer never syncs, so it never becomes ready.
 func startUnreadyAuthServer(t *testing.T, s *stack) string {
-	addr := freeAddr(t)
-	k, err := devenv.StartKeygate(context.Background(), devenv.KeygateOptions{
-		Config: s.env.Config, AuthConfig: s.impersonating("e2e-nobody"), NoController: true,
-		Addr: addr, JWTConfigPath: "", Log: logr.Discard(),
-	})
+	kc, err := s.env.KubeconfigFor(t.TempDir(), "e2e-nobody")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = k.Stop() })
-	return "http://" + addr
+	a, err := startAuthServer("unready auth-server", kc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.stop() })
+	return a.url
 }
 
 // pass sends a request through nginx and expects it at the upstream.

@@ -13,8 +13,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/keygate-dev/keygate/internal/devenv"
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/internal/manifest"
+
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
 // The annotations of the documented Ingress (config/samples/ingress-nginx),
@@ -127,7 +128,7 @@ http {
 // nginxFromSample reads the annotations of the sample Ingress acme-api.
 func nginxFromSample(t *testing.T) (conf nginxConf, sampleAuthURL string) {
 	t.Helper()
-	objs, err := devenv.ReadObjects(filepath.Join(testenv.RepoRoot(), "config", "samples", "ingress-nginx"))
+	objs, err := manifest.ReadObjects(filepath.Join(testenv.RepoRoot(), "config", "samples", "ingress-nginx"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,17 +5,9 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
-)
 
-// refusal is the contract's error body.
-type refusal struct {
-	Error struct {
-		Message    string `json:"message"`
-		StatusCode int    `json:"statusCode"`
-		Code       string `json:"code"`
-		Category   string `json:"category"`
-	} `json:"error"`
-}
+	"github.com/keygate-dev/keygate/webhook/check"
+)
 
 // expectRefused checks a refusal as the client sees it: the real status,
 // a JSON body of exactly the contract's shape with that code, and for 429
@@ -32,7 +24,7 @@ func expectRefused(t *testing.T, resp *http.Response, body string, status int, c
 	if err := json.Unmarshal([]byte(body), &shape); err != nil || len(shape) != 1 || len(shape["error"]) != 4 {
 		t.Fatalf("body %q is not {\"error\": {message, statusCode, code, category}}", body)
 	}
-	var r refusal
+	var r check.ErrorBody
 	_ = json.Unmarshal([]byte(body), &r)
 	category := "AUTH"
 	if status == http.StatusTooManyRequests {

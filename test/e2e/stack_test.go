@@ -11,27 +11,34 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
+	"github.com/keygate-dev/keygate/internal/manifest"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
 	"github.com/keygate-dev/keygate/internal/devenv"
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
-// stack is the API server with keygate running against it.
+// stack is the API server with keygate running against it: the
+// controller and the auth server, each as bin/keygate in its own process.
 type stack struct {
-	env     *testenv.Env
-	keygate *devenv.Keygate
-	authURL string // http://127.0.0.1:port of the auth server
+	env        *testenv.Env
+	controller *process
+	// controllerMetrics is http://127.0.0.1:port/metrics of the controller.
+	controllerMetrics string
+	auth              *authServer
+	authURL           string // http://127.0.0.1:port of the auth server
 	// grpcAddr is 127.0.0.1:port of its ext_authz gRPC service.
 	grpcAddr string
+	// authKubeconfig is the auth server's identity, for more replicas.
+	authKubeconfig string
+	jwtPath        string
 	// nsRuns counts the namespaces made from each base name.
 	nsRuns map[string]int
 	hmac   []byte
@@ -62,48 +69,64 @@ func (s *stack) startKeygate() error {
 	if s.hmac, err = devenv.EnsureHMACSecret(ctx, s.env.Client, testenv.Namespace); err != nil {
 		return err
 	}
-	jwtPath := filepath.Join(s.dir, "jwt.yaml")
-	if err := devenv.WriteJWTConfig(jwtPath, devenv.DevJWTConfig()); err != nil {
+	s.jwtPath = filepath.Join(s.dir, "jwt.yaml")
+	if err := devenv.WriteJWTConfig(s.jwtPath, devenv.DevJWTConfig()); err != nil {
 		return err
 	}
 	// The shipped RBAC, applied for real: the controller and the auth
-	// server below run as their service accounts, so every scenario also
-	// shows that config/rbac grants them enough to work (and the RBAC test
-	// in test/manifests, that it grants no more). Leader election is off
-	// here, so its Role is not exercised.
+	// server below authenticate as their service accounts, so every
+	// scenario also shows that config/rbac grants them enough to work
+	// (leader election included), and the RBAC test in test/manifests,
+	// that it grants no more.
 	rbac, err := kustomizeBuild(filepath.Join(testenv.RepoRoot(), "config", "rbac"))
 	if err != nil {
 		return err
 	}
-	if err := devenv.Apply(ctx, s.env.Client, rbac); err != nil {
+	if err := manifest.Apply(ctx, s.env.Client, rbac); err != nil {
 		return fmt.Errorf("applying config/rbac: %w", err)
 	}
+	controllerKC, err := s.env.ServiceAccountKubeconfig(s.dir, "keygate-controller")
+	if err != nil {
+		return err
+	}
+	if s.authKubeconfig, err = s.env.ServiceAccountKubeconfig(s.dir, "keygate-auth-server"); err != nil {
+		return err
+	}
+	metricsAddr := freeLoopbackAddr()
+	s.controllerMetrics = "http://" + metricsAddr + "/metrics"
+	s.controller, err = startProcess("controller", "controller", "--kubeconfig", controllerKC,
+		"--metrics-bind-address", metricsAddr, "--health-probe-bind-address", "0")
+	if err != nil {
+		return err
+	}
+	if s.auth, err = startAuthServer("auth-server", s.authKubeconfig, true, "--jwt-config", s.jwtPath); err != nil {
+		return err
+	}
+	s.authURL, s.grpcAddr = s.auth.url, s.auth.grpcAddr
+	if err := waitReady(s.authURL, 60*time.Second); err != nil {
+		return fmt.Errorf("%w\nits log:\n%s", err, s.auth.output())
+	}
+	return nil
+}
+
+// freeLoopbackAddr is a loopback address that was free a moment ago, for
+// a server that cannot report the port it chose.
+func freeLoopbackAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return "127.0.0.1:0"
 	}
-	s.authURL = "http://" + l.Addr().String()
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		_ = l.Close()
-		return err
-	}
-	s.grpcAddr = gl.Addr().String()
-	s.keygate, err = devenv.StartKeygate(ctx, devenv.KeygateOptions{
-		Config: s.asServiceAccount("keygate-controller"), AuthConfig: s.asServiceAccount("keygate-auth-server"),
-		Listener: l, GRPCListener: gl, JWTConfigPath: jwtPath, Log: logr.Discard(),
-	})
-	if err != nil {
-		_, _ = l.Close(), gl.Close()
-		return err
-	}
-	return waitReady(s.authURL, 60*time.Second)
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func (s *stack) stop() error {
 	var errs []error
-	if s.keygate != nil {
-		errs = append(errs, s.keygate.Stop())
+	if s.auth != nil {
+		errs = append(errs, s.auth.stop())
+	}
+	if s.controller != nil {
+		errs = append(errs, s.controller.stop())
 	}
 	errs = append(errs, s.env.Stop())
 	if s.dir != "" {
@@ -208,17 +231,6 @@ func (s *stack) waitPolicy(t *testing.T, p *keygatev1alpha1.RateLimitPolicy) {
 	})
 }
 
-// asServiceAccount returns a rest config acting as a service account of
-// keygate's namespace, as a pod of the install does.
-func (s *stack) asServiceAccount(name string) *rest.Config {
-	cfg := rest.CopyConfig(s.env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{
-		UserName: "system:serviceaccount:" + testenv.Namespace + ":" + name,
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + testenv.Namespace, "system:authenticated"},
-	}
-	return cfg
-}
-
 // kustomizeBuild is kustomize build of dir, decoded.
 func kustomizeBuild(dir string) ([]*unstructured.Unstructured, error) {
 	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
@@ -229,15 +241,7 @@ func kustomizeBuild(dir string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	return devenv.DecodeObjects(y)
-}
-
-// impersonating returns a rest config acting as a user with no
-// permissions at all.
-func (s *stack) impersonating(user string) *rest.Config {
-	cfg := rest.CopyConfig(s.env.Config)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	return cfg
+	return manifest.DecodeObjects(y)
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, ok func() bool) {

@@ -4,12 +4,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/keygate-dev/keygate/internal/manifest"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/keygate-dev/keygate/internal/devenv"
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
 // repoPath is a path inside the repository.
@@ -29,7 +30,7 @@ func build(t *testing.T, dir string) []*unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := devenv.DecodeObjects(y)
+	objs, err := manifest.DecodeObjects(y)
 	if err != nil {
 		t.Fatalf("decoding the output of kustomize build %s: %v", dir, err)
 	}
@@ -81,7 +82,7 @@ func container(t *testing.T, dep *unstructured.Unstructured) map[string]any {
 	t.Helper()
 	cs, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
 	if len(cs) == 0 {
-		t.Fatalf("%s has no containers", devenv.Describe(dep))
+		t.Fatalf("%s has no containers", manifest.Describe(dep))
 	}
 	return cs[0].(map[string]any)
 }

@@ -9,12 +9,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/keygate-dev/keygate/internal/manifest"
+
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/yaml"
-
-	"github.com/keygate-dev/keygate/internal/devenv"
 )
 
 // warnings collects the API server's warning headers (Pod Security
@@ -63,7 +63,7 @@ func TestDefaultIsValid(t *testing.T) {
 	for _, o := range objs {
 		got = append(got, o.GetKind()+"/"+o.GetName())
 		if ns := o.GetNamespace(); ns != "" && ns != "keygate-system" {
-			t.Errorf("%s is in namespace %s, want keygate-system", devenv.Describe(o), ns)
+			t.Errorf("%s is in namespace %s, want keygate-system", manifest.Describe(o), ns)
 		}
 	}
 	slices.Sort(got)
@@ -76,10 +76,10 @@ func TestDefaultIsValid(t *testing.T) {
 	ctx := context.Background()
 	// The namespace for real, so that its Pod Security labels are in force
 	// for the dry-run of the Deployments.
-	if err := devenv.Apply(ctx, c, []*unstructuredT{find(t, objs, "Namespace", "keygate-system")}); err != nil {
+	if err := manifest.Apply(ctx, c, []*unstructuredT{find(t, objs, "Namespace", "keygate-system")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := devenv.Apply(ctx, c, objs, client.DryRunAll); err != nil {
+	if err := manifest.Apply(ctx, c, objs, client.DryRunAll); err != nil {
 		t.Fatalf("server-side dry-run of config/default: %v", err)
 	}
 	for _, m := range w.msgs {
@@ -134,7 +134,7 @@ func TestComponentsAreValid(t *testing.T) {
 	}
 	find(t, objs, "Service", "keygate-redis")
 	checkServiceMonitor(t, objs)
-	if err := devenv.Apply(context.Background(), env.Client, without(objs, "ServiceMonitor", "PrometheusRule"), client.DryRunAll); err != nil {
+	if err := manifest.Apply(context.Background(), env.Client, without(objs, "ServiceMonitor", "PrometheusRule"), client.DryRunAll); err != nil {
 		t.Fatalf("server-side dry-run: %v", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
 // env is one API server for the package, with the RBAC authorizer on (the

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/keygate-dev/keygate/internal/manifest"
+
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
-	"github.com/keygate-dev/keygate/internal/devenv"
 	"github.com/keygate-dev/keygate/internal/record"
 )
 
@@ -44,7 +45,7 @@ func as(t *testing.T, serviceAccount string) client.WithWatch {
 func rbacFixtures(t *testing.T) (recordSecret *corev1.Secret) {
 	t.Helper()
 	ctx := context.Background()
-	if err := devenv.Apply(ctx, env.Client, build(t, repoPath("config", "rbac"))); err != nil {
+	if err := manifest.Apply(ctx, env.Client, build(t, repoPath("config", "rbac"))); err != nil {
 		t.Fatal(err)
 	}
 	if err := env.CreateNamespace(tenant); err != nil {

@@ -7,9 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keygate-dev/keygate/internal/manifest"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/keygate-dev/keygate/internal/devenv"
 	"github.com/keygate-dev/keygate/webhook/jwtauth"
 )
 
@@ -31,7 +32,7 @@ func stringSlice(o *unstructuredT, path ...string) []string {
 }
 
 func checkTraefikSamples(t *testing.T, dir string) {
-	objs, err := devenv.ReadObjects(dir)
+	objs, err := manifest.ReadObjects(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func checkTraefikSamples(t *testing.T, dir string) {
 }
 
 func checkEnvoyGatewaySamples(t *testing.T, dir string) {
-	objs, err := devenv.ReadObjects(dir)
+	objs, err := manifest.ReadObjects(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

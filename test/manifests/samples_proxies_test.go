@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keygate-dev/keygate/internal/devenv"
+	"github.com/keygate-dev/keygate/internal/manifest"
 )
 
 // authService is the in-cluster address of the auth server's Service in
@@ -21,11 +21,11 @@ func init() {
 // they call the auth server's Service and share one configuration
 // snippet. The snippets themselves are run in real nginx by test/e2e.
 func checkIngressNginxSamples(t *testing.T, dir string) {
-	objs, err := devenv.ReadObjects(dir)
+	objs, err := manifest.ReadObjects(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := devenv.Apply(context.Background(), env.Client, objs); err != nil {
+	if err := manifest.Apply(context.Background(), env.Client, objs); err != nil {
 		t.Fatal(err)
 	}
 	var snippet string

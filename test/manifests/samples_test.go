@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/keygate-dev/keygate/internal/devenv"
+	"github.com/keygate-dev/keygate/internal/manifest"
 )
 
 // TestSamplesAreAccepted applies every sample in config/samples/ for real,
@@ -14,7 +14,7 @@ import (
 // CRDs that breaks a sample fails here and not in a user's hands.
 func TestSamplesAreAccepted(t *testing.T) {
 	dir := repoPath("config", "samples")
-	objs, err := devenv.ReadObjects(dir)
+	objs, err := manifest.ReadObjects(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 		t.Errorf("config/samples has %v; want the generated, public and GitOps ApiKeys and two RateLimitPolicies", kinds)
 	}
 	for range 2 {
-		if err := devenv.Apply(context.Background(), env.Client, objs); err != nil {
+		if err := manifest.Apply(context.Background(), env.Client, objs); err != nil {
 			t.Fatal(err)
 		}
 	}

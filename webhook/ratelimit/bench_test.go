@@ -59,7 +59,7 @@ func BenchmarkCheckMemory3RulesParallel(b *testing.B) {
 // check is one EVALSHA round trip.
 func BenchmarkCheckRedis3Rules(b *testing.B) {
 	srv := startRedis(b)
-	l := newRedisLimiter(b, RedisOptions{URL: srv.url()})
+	l := newRedisLimiter(b, RedisOptions{URL: srv.URL()})
 	ps, ctx := benchPolicy(b), context.Background()
 	b.SetParallelism(16)
 	b.ResetTimer()
@@ -87,7 +87,7 @@ func BenchmarkCheckRedis3RulesSerial(b *testing.B) {
 		off  bool
 	}{{"autopipeline", false}, {"plain", true}} {
 		b.Run(mode.name, func(b *testing.B) {
-			l := newRedisLimiter(b, RedisOptions{URL: srv.url(), NoAutoPipeline: mode.off})
+			l := newRedisLimiter(b, RedisOptions{URL: srv.URL(), NoAutoPipeline: mode.off})
 			ps, req, ctx := benchPolicy(b), benchRequest(), context.Background()
 			for b.Loop() {
 				if d, err := l.Check(ctx, BeforeAuth, ps, req); err != nil || !d.Allowed {

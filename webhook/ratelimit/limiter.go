@@ -18,6 +18,9 @@ type MemoryOptions struct {
 	// SweepInterval is how often recovered counters are dropped; 0 means
 	// DefaultSweepInterval, a negative value turns the sweeper off.
 	SweepInterval time.Duration
+	// Metrics counts evictions and tracked entries; nil means collectors
+	// that nothing exports.
+	Metrics *Metrics
 }
 
 // Limiter counts requests against compiled policies. It is safe for
@@ -30,7 +33,7 @@ type Limiter struct {
 // NewMemory returns a limiter that keeps its counters in memory, bounded by
 // MaxEntries. Close stops its background sweeper.
 func NewMemory(opts MemoryOptions) *Limiter {
-	return &Limiter{mem: newMemStore(opts.MaxEntries, opts.Clock, opts.SweepInterval)}
+	return &Limiter{mem: newMemStore(opts.MaxEntries, opts.Clock, opts.SweepInterval, opts.Metrics)}
 }
 
 // errNilRequest is returned by Check for a nil request.

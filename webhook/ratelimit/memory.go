@@ -57,6 +57,7 @@ type shard struct {
 // memStore holds GCRA counters in memory, in lock-striped shards of at most
 // perShard entries each.
 type memStore struct {
+	metrics      *Metrics
 	clock        clock.PassiveClock
 	base         time.Time // the clock's time at creation
 	baseUnix     int64
@@ -69,7 +70,7 @@ type memStore struct {
 	closeOnce    sync.Once
 }
 
-func newMemStore(maxEntries int, clk clock.PassiveClock, sweep time.Duration) *memStore {
+func newMemStore(maxEntries int, clk clock.PassiveClock, sweep time.Duration, metrics *Metrics) *memStore {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
@@ -83,13 +84,13 @@ func newMemStore(maxEntries int, clk clock.PassiveClock, sweep time.Duration) *m
 	m := &memStore{
 		clock: clk, base: clk.Now(), seedA: maphash.MakeSeed(), seedB: maphash.MakeSeed(),
 		shards: make([]shard, n), mask: uint64(n - 1), perShard: maxEntries / n,
-		stop: make(chan struct{}), done: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), metrics: orUnexported(metrics),
 	}
 	m.baseUnix = m.base.UnixNano()
 	for i := range m.shards {
 		m.shards[i].m = make(map[memKey]int64)
 	}
-	track(m)
+	m.metrics.track(m)
 	if sweep == 0 {
 		sweep = DefaultSweepInterval
 	}
@@ -163,7 +164,9 @@ func (m *memStore) charge(slots []slot, now int64) bool {
 		sh := &m.shards[s.shard]
 		isNew := s.tat == 0
 		if isNew && len(sh.m) >= m.perShard {
-			sh.evict(now)
+			if sh.evict(now) {
+				m.metrics.evictions.Inc()
+			}
 		}
 		s.tat, _ = s.r.ns.step(s.tat, now)
 		sh.m[s.key] = s.tat
@@ -190,8 +193,9 @@ func (s *shard) remake() {
 // evict makes room in a full shard: it looks at evictSample entries (Go
 // starts each map iteration at a random place) and drops the recovered
 // ones; when none had recovered, it drops the one with the smallest TAT,
-// the client closest to recovery.
-func (s *shard) evict(now int64) {
+// the client closest to recovery. It reports whether it dropped a client
+// that had not recovered (an eviction).
+func (s *shard) evict(now int64) bool {
 	seen, dropped := 0, 0
 	victim, victimTAT := memKey{}, int64(math.MaxInt64)
 	for k, tat := range s.m {
@@ -207,8 +211,9 @@ func (s *shard) evict(now int64) {
 	}
 	if dropped == 0 && victimTAT != math.MaxInt64 {
 		delete(s.m, victim)
-		evictionsTotal.Inc()
+		return true
 	}
+	return false
 }
 
 func insertSorted(s []uint64, v uint64) []uint64 {

@@ -169,14 +169,14 @@ func TestEvictionAtTheBound(t *testing.T) {
 	l, clk := newFakeMemory(t, 1)
 	p := mustCompile(t, "p", record.Rule{Name: "r", Limit: 2, Period: time.Hour, By: "ip"})
 	ps := []*Policy{p}
-	before := testutil.ToFloat64(evictionsTotal)
+	before := testutil.ToFloat64(l.mem.metrics.evictions)
 	check(t, l, BeforeAuth, ps, &Request{IP: "192.0.2.1"})
 	check(t, l, BeforeAuth, ps, &Request{IP: "192.0.2.1"}) // A is at its limit
 	check(t, l, BeforeAuth, ps, &Request{IP: "192.0.2.2"}) // B evicts A
 	if n := l.mem.Len(); n != 1 {
 		t.Fatalf("%d entries, bound is 1", n)
 	}
-	if got := testutil.ToFloat64(evictionsTotal) - before; got != 1 {
+	if got := testutil.ToFloat64(l.mem.metrics.evictions) - before; got != 1 {
 		t.Fatalf("evictions went up by %v, want 1", got)
 	}
 	// A was evicted, so it has a fresh burst: limits err towards admitting.
@@ -186,7 +186,7 @@ func TestEvictionAtTheBound(t *testing.T) {
 	// Once recovered, an entry makes room without counting as an eviction.
 	clk.SetTime(clk.Now().Add(time.Hour))
 	check(t, l, BeforeAuth, ps, &Request{IP: "192.0.2.3"})
-	if got := testutil.ToFloat64(evictionsTotal) - before; got != 2 {
+	if got := testutil.ToFloat64(l.mem.metrics.evictions) - before; got != 2 {
 		t.Fatalf("evictions went up by %v, want 2 (the recovered entry is dropped, not evicted)", got)
 	}
 }
@@ -209,7 +209,38 @@ func TestSweepDropsRecovered(t *testing.T) {
 	if n := l.mem.Len(); n != 1 {
 		t.Fatalf("%d entries after the sweep, want only the long one", n)
 	}
-	if got := trackedEntries(); got < 1 {
+	if got := l.mem.metrics.trackedEntries(); got < 1 {
 		t.Fatalf("tracked entries gauge = %v", got)
+	}
+}
+
+// TestMetricsBelongToTheirLimiter: two limiters in one process report
+// their own entries and decisions, and a policy compiled with a limiter's
+// Metrics counts its decisions there, not in the other's.
+func TestMetricsBelongToTheirLimiter(t *testing.T) {
+	ma, mb := NewMetrics(), NewMetrics()
+	a := NewMemory(MemoryOptions{Metrics: ma, SweepInterval: -1})
+	b := NewMemory(MemoryOptions{Metrics: mb, SweepInterval: -1})
+	t.Cleanup(func() { _, _ = a.Close(), b.Close() })
+	rec := &record.RateLimitPolicy{Version: record.Version, Source: record.Source{Namespace: "ns", Name: "p"},
+		Rules: []record.Rule{{Name: "r", Limit: 5, Period: time.Minute, By: "ip"}}}
+	p, err := ma.Compile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
+		check(t, a, BeforeAuth, []*Policy{p}, &Request{IP: ip})
+	}
+	if got := ma.trackedEntries(); got != 3 {
+		t.Fatalf("a's entries gauge = %v, want 3", got)
+	}
+	if got := mb.trackedEntries(); got != 0 {
+		t.Fatalf("b's entries gauge = %v, want 0: it reports another limiter's entries", got)
+	}
+	if got := testutil.ToFloat64(ma.decisions.WithLabelValues("ns/p", "r", "allowed")); got != 3 {
+		t.Fatalf("a's decisions = %v, want 3", got)
+	}
+	if got := testutil.CollectAndCount(mb.decisions); got != 0 {
+		t.Fatalf("b has %d decision series, want none", got)
 	}
 }

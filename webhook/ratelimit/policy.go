@@ -79,7 +79,12 @@ type rule struct {
 func (p *Policy) Name() string { return p.name }
 
 // Compile validates a RateLimitPolicy record and compiles it for Check.
-func Compile(rec *record.RateLimitPolicy) (*Policy, error) {
+func Compile(rec *record.RateLimitPolicy) (*Policy, error) { return compile(rec, unexported) }
+
+// recordPolicy is the record a policy is compiled from.
+type recordPolicy = record.RateLimitPolicy
+
+func compile(rec *record.RateLimitPolicy, m *Metrics) (*Policy, error) {
 	if rec == nil {
 		return nil, fmt.Errorf("%w: nil record", ErrInvalidPolicy)
 	}
@@ -101,14 +106,14 @@ func Compile(rec *record.RateLimitPolicy) (*Policy, error) {
 			return nil, fmt.Errorf("%w %s: rule name %q is used twice", ErrInvalidPolicy, name, in.Name)
 		}
 		seen[in.Name] = true
-		if err := compileRule(&p.rules[i], name, in); err != nil {
+		if err := compileRule(&p.rules[i], name, in, m); err != nil {
 			return nil, fmt.Errorf("%w %s: rule %q: %w", ErrInvalidPolicy, name, in.Name, err)
 		}
 	}
 	return p, nil
 }
 
-func compileRule(r *rule, policy string, in *record.Rule) error {
+func compileRule(r *rule, policy string, in *record.Rule, m *Metrics) error {
 	if !ruleNameRE.MatchString(in.Name) || len(in.Name) > 63 {
 		return errors.New("name must be 1 to 63 characters of a-z, 0-9 and '-'")
 	}
@@ -138,8 +143,8 @@ func compileRule(r *rule, policy string, in *record.Rule) error {
 	r.usArgs = [2]any{r.us.interval, r.us.capacity}
 	r.idA, r.idB = ruleID(policy, in.Name)
 	r.redisPrefix = "keygate:rl:v1:" + policy + ":" + in.Name + ":"
-	r.allowed = decisionsTotal.WithLabelValues(policy, in.Name, "allowed")
-	r.refused = decisionsTotal.WithLabelValues(policy, in.Name, "refused")
+	r.allowed = m.decisions.WithLabelValues(policy, in.Name, "allowed")
+	r.refused = m.decisions.WithLabelValues(policy, in.Name, "refused")
 	return nil
 }
 

@@ -51,6 +51,9 @@ type RedisOptions struct {
 	// Logger receives the lines logged when Redis goes away and comes
 	// back; the zero value means controller-runtime's logger.
 	Logger logr.Logger
+	// Metrics counts Redis errors and the fallback; nil means collectors
+	// that nothing exports.
+	Metrics *Metrics
 }
 
 // redisStore counts in Redis and applies OnError while it is unreachable.
@@ -62,6 +65,7 @@ type redisStore struct {
 	onError  string
 	local    *memStore // nil unless onError is local
 	log      logr.Logger
+	metrics  *Metrics
 	interval time.Duration
 	fallback atomic.Bool
 
@@ -90,7 +94,7 @@ func NewRedis(opts RedisOptions) (*Limiter, error) {
 	setTimeouts(ro)
 	s := &redisStore{
 		client: redis.NewClient(ro), onError: opts.OnError, log: opts.Logger,
-		interval: opts.ProbeInterval, stop: make(chan struct{}),
+		interval: opts.ProbeInterval, stop: make(chan struct{}), metrics: orUnexported(opts.Metrics),
 	}
 	if s.log.GetSink() == nil {
 		s.log = ctrllog.Log.WithName("ratelimit")
@@ -105,7 +109,7 @@ func NewRedis(opts RedisOptions) (*Limiter, error) {
 	}
 	l := &Limiter{redis: s}
 	if s.onError == OnErrorLocal {
-		s.local = newMemStore(opts.MaxEntries, opts.Clock, 0)
+		s.local = newMemStore(opts.MaxEntries, opts.Clock, 0, s.metrics)
 		l.mem = s.local
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), ro.DialTimeout)
@@ -174,7 +178,7 @@ func (s *redisStore) check(ctx context.Context, slots []slot) (Decision, error) 
 		if ctx.Err() != nil {
 			return Decision{}, fmt.Errorf("rate-limit check: %w", ctx.Err())
 		}
-		redisErrorsTotal.Inc()
+		s.metrics.redisErrors.Inc()
 		s.enterFallback(err)
 	}
 	switch s.onError {
@@ -194,7 +198,7 @@ func (s *redisStore) enterFallback(err error) {
 	if s.closed || !s.fallback.CompareAndSwap(false, true) {
 		return
 	}
-	redisFallbackActive.Set(1)
+	s.metrics.fallback.Set(1)
 	s.log.Error(err, "Redis is unreachable; rate limits follow OnError until it answers again", "onError", s.onError)
 	s.wg.Add(1)
 	go s.probe()
@@ -216,7 +220,7 @@ func (s *redisStore) probe() {
 		cancel()
 		if err == nil {
 			s.fallback.Store(false)
-			redisFallbackActive.Set(0)
+			s.metrics.fallback.Set(0)
 			s.log.Info("Redis answers again; rate limits are counted in Redis")
 			return
 		}
@@ -234,7 +238,7 @@ func (s *redisStore) close() error {
 	close(s.stop)
 	s.wg.Wait()
 	if s.fallback.Load() {
-		redisFallbackActive.Set(0)
+		s.metrics.fallback.Set(0)
 	}
 	if err := s.client.Close(); err != nil {
 		return fmt.Errorf("closing Redis client: %w", err)

@@ -3,8 +3,6 @@ package ratelimit
 import (
 	"context"
 	"errors"
-	"net"
-	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,67 +14,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keygate-dev/keygate/internal/record"
-	"github.com/keygate-dev/keygate/internal/testenv"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
 
-// redisServer is a real redis-server on a loopback port, without
-// persistence, stopped when the test ends.
-type redisServer struct {
-	tb   testing.TB
-	bin  string
-	port int
-	dir  string
-	cmd  *exec.Cmd
-}
+// startRedis starts a real redis-server for one test.
+func startRedis(tb testing.TB) *testenv.Redis { return testenv.StartRedis(tb) }
 
-func startRedis(tb testing.TB) *redisServer {
-	tb.Helper()
-	s := &redisServer{tb: tb, bin: testenv.RequireBinary(tb, "redis-server"), port: freePort(tb), dir: tb.TempDir()}
-	s.start()
-	tb.Cleanup(s.stop)
-	return s
-}
-
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func (s *redisServer) url() string { return "redis://127.0.0.1:" + strconv.Itoa(s.port) }
-
-func (s *redisServer) start() {
-	s.tb.Helper()
-	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
-	if err := s.cmd.Start(); err != nil {
-		s.tb.Fatalf("starting redis-server: %v", err)
-	}
-	c := s.client()
-	defer c.Close()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("redis-server on port %d did not answer", s.port)
-		}
-	}
-}
-
-func (s *redisServer) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
-		s.cmd = nil
-	}
-}
-
-func (s *redisServer) client() *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(s.port)})
+// redisClient is a client of srv, to look at what the limiter stored.
+func redisClient(srv *testenv.Redis) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: srv.Addr()})
 }
 
 func newRedisLimiter(tb testing.TB, opts RedisOptions) *Limiter {
@@ -94,7 +40,7 @@ func TestRedisTwoLimitersShareALimitExactly(t *testing.T) {
 	const limit = 50
 	srv := startRedis(t)
 	// One batches checks into pipelines, the other sends them one by one.
-	ls := []*Limiter{newRedisLimiter(t, RedisOptions{URL: srv.url()}), newRedisLimiter(t, RedisOptions{URL: srv.url(), NoAutoPipeline: true})}
+	ls := []*Limiter{newRedisLimiter(t, RedisOptions{URL: srv.URL()}), newRedisLimiter(t, RedisOptions{URL: srv.URL(), NoAutoPipeline: true})}
 	p := mustCompile(t, "p", record.Rule{Name: "shared", Limit: limit, Period: time.Hour, By: "ip"})
 	req := &Request{Method: "GET", Path: "/", IP: "192.0.2.1"}
 	var admitted, refused atomic.Int64
@@ -129,7 +75,7 @@ func TestRedisTwoLimitersShareALimitExactly(t *testing.T) {
 
 func TestRedisAllOrNothingAndTTL(t *testing.T) {
 	srv := startRedis(t)
-	l := newRedisLimiter(t, RedisOptions{URL: srv.url()})
+	l := newRedisLimiter(t, RedisOptions{URL: srv.URL()})
 	p := mustCompile(t, "p",
 		record.Rule{Name: "a", Limit: 1, Period: time.Minute, By: "ip", PathPrefixes: []string{"/a/"}},
 		record.Rule{Name: "b", Limit: 5, Period: time.Minute, By: "ip"},
@@ -147,7 +93,7 @@ func TestRedisAllOrNothingAndTTL(t *testing.T) {
 	if d := check(t, l, BeforeAuth, []*Policy{p}, &Request{Path: "/b", IP: ip}); !d.Allowed || d.Rule != "b" || d.Remaining != 3 {
 		t.Fatalf("b after refusals: %+v, want 3 left (refusals charged nothing)", d)
 	}
-	c := srv.client()
+	c := redisClient(srv)
 	defer c.Close()
 	// b counted 2 of 5 per minute: it recovers fully in 24s, and so expires.
 	ttl, err := c.PTTL(context.Background(), redisKey(&p.rules[1], ip)).Result()
@@ -161,7 +107,7 @@ func TestRedisAllOrNothingAndTTL(t *testing.T) {
 
 func TestRedisRestartFallsBackLocallyAndRecovers(t *testing.T) {
 	srv := startRedis(t)
-	l := newRedisLimiter(t, RedisOptions{URL: srv.url(), ProbeInterval: 50 * time.Millisecond})
+	l := newRedisLimiter(t, RedisOptions{URL: srv.URL(), ProbeInterval: 50 * time.Millisecond})
 	p := mustCompile(t, "p", record.Rule{Name: "r", Limit: 3, Period: time.Hour, By: "ip"})
 	req := &Request{Method: "GET", Path: "/", IP: "192.0.2.1"}
 	admitted := func(n int) int {
@@ -176,19 +122,19 @@ func TestRedisRestartFallsBackLocallyAndRecovers(t *testing.T) {
 	if got := admitted(5); got != 3 {
 		t.Fatalf("Redis admitted %d of 5, want 3", got)
 	}
-	errorsBefore := testutil.ToFloat64(redisErrorsTotal)
-	srv.stop()
+	errorsBefore := testutil.ToFloat64(l.redis.metrics.redisErrors)
+	srv.Stop()
 	// The local limiter takes over with its own count, and still limits.
 	if got := admitted(5); got != 3 {
 		t.Fatalf("the local fallback admitted %d of 5, want 3", got)
 	}
-	if !l.FallbackActive() || testutil.ToFloat64(redisFallbackActive) != 1 {
+	if !l.FallbackActive() || testutil.ToFloat64(l.redis.metrics.fallback) != 1 {
 		t.Fatal("fallback not reported active")
 	}
-	if testutil.ToFloat64(redisErrorsTotal) <= errorsBefore {
+	if testutil.ToFloat64(l.redis.metrics.redisErrors) <= errorsBefore {
 		t.Fatal("the Redis error was not counted")
 	}
-	srv.start()
+	srv.Start()
 	for deadline := time.Now().Add(10 * time.Second); l.FallbackActive(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the limiter did not switch back to Redis after its restart")
@@ -199,7 +145,7 @@ func TestRedisRestartFallsBackLocallyAndRecovers(t *testing.T) {
 	if got := admitted(5); got != 3 {
 		t.Fatalf("Redis after the restart admitted %d of 5, want 3", got)
 	}
-	c := srv.client()
+	c := redisClient(srv)
 	defer c.Close()
 	if n, err := c.Exists(context.Background(), redisKey(&p.rules[0], req.IP)).Result(); err != nil || n != 1 {
 		t.Fatalf("the counter is not in the restarted Redis: %d, %v", n, err)
@@ -207,7 +153,7 @@ func TestRedisRestartFallsBackLocallyAndRecovers(t *testing.T) {
 }
 
 func TestRedisOnErrorDenyAndAllow(t *testing.T) {
-	url := "redis://127.0.0.1:" + strconv.Itoa(freePort(t)) // nothing listens
+	url := "redis://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) // nothing listens
 	p := mustCompile(t, "p", record.Rule{Name: "r", Limit: 3, Period: time.Hour, By: "ip"})
 	req := &Request{Method: "GET", Path: "/", IP: "192.0.2.1"}
 

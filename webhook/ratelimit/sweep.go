@@ -55,6 +55,6 @@ func (m *memStore) close() {
 	m.closeOnce.Do(func() {
 		close(m.stop)
 		<-m.done
-		untrack(m)
+		m.metrics.untrack(m)
 	})
 }

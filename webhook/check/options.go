@@ -1,4 +1,4 @@
-package webhook
+package check
 
 import (
 	"fmt"
@@ -26,16 +26,17 @@ const (
 	keyTypePublic
 )
 
-// routeOptions are the per-route options of one check URL, parsed once and
-// cached by their raw text.
-type routeOptions struct {
-	auth       AuthMode
+// Options are the per-route options of one check URL (or of an ext_authz
+// gRPC route), parsed once and cached by their raw text.
+type Options struct {
+	Auth       AuthMode
 	scopes     []string
 	keyTypes   uint8
 	namespaces []string
 	policies   []string
-	compat     bool
-	err        error // set when the options are invalid
+	// Compat asks for ingress-nginx's shape of a refusal (compat=nginx).
+	Compat bool
+	err    error // set when the options are invalid
 
 	// resolved caches the policies' compiled form for one index generation.
 	resolved atomic.Pointer[resolvedPolicies]
@@ -47,17 +48,21 @@ type resolvedPolicies struct {
 	missing string
 }
 
-var defaultOptions = routeOptions{auth: AuthAny, keyTypes: keyTypeSecret}
+// DefaultOptions are the options of a check URL without a query.
+var DefaultOptions = &Options{Auth: AuthAny, keyTypes: keyTypeSecret}
+
+// Err is why the options are invalid, nil when they are valid.
+func (o *Options) Err() error { return o.err }
 
 // CheckOptions reports whether raw (the query text of a check URL, such as
 // "auth=jwt&scopes=a") holds valid options.
-func CheckOptions(raw string) error { return parseOptions(raw).err }
+func CheckOptions(raw string) error { return ParseOptions(raw).err }
 
-// parseOptions reads the options of a check URL's query text. Unknown or
+// ParseOptions reads the options of a check URL's query text. Unknown or
 // repeated parameters and invalid values are errors: a typo must not
 // silently drop a requirement.
-func parseOptions(raw string) *routeOptions {
-	o := &routeOptions{auth: AuthAny, keyTypes: keyTypeSecret}
+func ParseOptions(raw string) *Options {
+	o := &Options{Auth: AuthAny, keyTypes: keyTypeSecret}
 	q, err := url.ParseQuery(raw)
 	if err != nil {
 		o.err = fmt.Errorf("the check URL's query cannot be parsed: %w", err)
@@ -65,7 +70,7 @@ func parseOptions(raw string) *routeOptions {
 	}
 	// compat first, so that an error in another option is still shaped
 	// for nginx.
-	o.compat = len(q["compat"]) > 0 && q["compat"][0] == "nginx"
+	o.Compat = len(q["compat"]) > 0 && q["compat"][0] == "nginx"
 	for name, vals := range q {
 		if len(vals) != 1 {
 			o.err = fmt.Errorf("option %q is given %d times; give it once", name, len(vals))
@@ -76,18 +81,18 @@ func parseOptions(raw string) *routeOptions {
 			return o
 		}
 	}
-	if o.auth == AuthNone && (len(o.scopes) > 0 || len(o.namespaces) > 0 || q.Has("keyTypes")) {
+	if o.Auth == AuthNone && (len(o.scopes) > 0 || len(o.namespaces) > 0 || q.Has("keyTypes")) {
 		// auth=none reads no credential, so these could never be checked.
 		o.err = fmt.Errorf("options scopes, keyTypes and namespaces need a credential; they cannot be used with auth=none")
 	}
 	return o
 }
 
-func (o *routeOptions) set(name, v string) error {
+func (o *Options) set(name, v string) error {
 	var err error
 	switch name {
 	case "auth":
-		o.auth, err = parseAuth(v)
+		o.Auth, err = parseAuth(v)
 	case "scopes":
 		o.scopes, err = commaList(name, v, validScope)
 	case "keyTypes":
@@ -100,7 +105,7 @@ func (o *routeOptions) set(name, v string) error {
 		if v != "nginx" {
 			err = fmt.Errorf("option compat=%q is not known; the only value is nginx", v)
 		}
-		o.compat = true
+		o.Compat = true
 	default:
 		err = fmt.Errorf("option %q is not known; options are auth, scopes, keyTypes, namespaces, policy, compat", name)
 	}
@@ -175,31 +180,46 @@ func validPolicyName(s string) bool {
 	return ok && validNamespace(ns) && name != "" && len(name) <= 253 && !strings.Contains(name, "/")
 }
 
-// optionsCache keeps parsed options by raw text, so the common case of a
-// few check URLs parses nothing per request. It is bounded: past max
-// entries, new texts are parsed on every request instead of cached.
-type optionsCache struct {
-	mu  sync.RWMutex
-	m   map[string]*routeOptions
+// OptionsCache keeps parsed options by raw text, so the common case of a
+// few check URLs parses nothing per request. Reads take no lock (the map
+// is replaced, never changed, when an entry is added), so concurrent
+// checks on every core do not contend. It is bounded: past max entries,
+// new texts are parsed on every request instead of cached.
+type OptionsCache struct {
+	m   atomic.Pointer[map[string]*Options]
+	mu  sync.Mutex // serialises writers
 	max int
 }
 
-func newOptionsCache(max int) *optionsCache {
-	return &optionsCache{m: map[string]*routeOptions{"": &defaultOptions}, max: max}
+// NewOptionsCache makes a cache of at most max parsed option texts.
+func NewOptionsCache(max int) *OptionsCache {
+	c := &OptionsCache{max: max}
+	c.m.Store(&map[string]*Options{"": DefaultOptions})
+	return c
 }
 
-func (c *optionsCache) get(raw string) *routeOptions {
-	c.mu.RLock()
-	o, ok := c.m[raw]
-	c.mu.RUnlock()
-	if ok {
+// Get returns the parsed options of raw.
+func (c *OptionsCache) Get(raw string) *Options {
+	if o, ok := (*c.m.Load())[raw]; ok {
 		return o
 	}
-	o = parseOptions(raw)
+	o := ParseOptions(raw)
 	c.mu.Lock()
-	if len(c.m) < c.max {
-		c.m[raw] = o
+	defer c.mu.Unlock()
+	old := *c.m.Load()
+	if cached, ok := old[raw]; ok {
+		return cached
 	}
-	c.mu.Unlock()
+	if len(old) < c.max {
+		next := make(map[string]*Options, len(old)+1)
+		for k, v := range old {
+			next[k] = v
+		}
+		next[raw] = o
+		c.m.Store(&next)
+	}
 	return o
 }
+
+// Len is the number of cached option texts.
+func (c *OptionsCache) Len() int { return len(*c.m.Load()) }

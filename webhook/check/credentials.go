@@ -1,4 +1,4 @@
-package webhook
+package check
 
 import (
 	"bytes"
@@ -20,33 +20,29 @@ const (
 	sessionCookie = "session_token"
 )
 
-// DefaultMaxBodyBytes bounds how much of a forwarded body is read to find
-// _apiKey.
-const DefaultMaxBodyBytes = 64 << 10
-
 // apiKeyFrom reads the API key in the contract's order: the X-API-Key
 // header, the _apiKey field of a JSON body, the apiKey query parameter of
 // the original URL. The first source that has a non-empty value wins, even
 // when that value turns out to be invalid.
-func apiKeyFrom(r *http.Request, rawQuery string, maxBody int64) string {
+func apiKeyFrom(r *Request, maxBody int64) string {
 	if k := strings.TrimSpace(first(r.Header, headerAPIKey)); k != "" {
 		return k
 	}
 	if k := bodyKey(r, maxBody); k != "" {
 		return k
 	}
-	return queryValue(rawQuery, queryAPIKey)
+	return queryValue(r.RawQuery, queryAPIKey)
 }
 
 // bodyKey returns the top-level _apiKey string of a JSON object body. A body
 // that is absent, larger than max, not JSON, or without that field has no
 // key: never an error. sendBeacon posts text/plain, so the content type is
 // not required to be JSON.
-func bodyKey(r *http.Request, max int64) string {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || max <= 0 {
+func bodyKey(r *Request, max int64) string {
+	if r.Body == nil || r.Body == http.NoBody || r.BodyLen == 0 || max <= 0 {
 		return ""
 	}
-	if r.ContentLength > max {
+	if r.BodyLen > max {
 		return ""
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))

@@ -16,16 +16,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
+	"github.com/keygate-dev/keygate/internal/app/kube"
+	"github.com/keygate-dev/keygate/internal/record"
 )
 
 // Namespace is keygate's own namespace in tests, as in an install.
-const Namespace = "keygate-system"
+const Namespace = record.DefaultNamespace
 
 // Env is a running API server with keygate's CRDs.
 type Env struct {
@@ -46,18 +46,6 @@ type Options struct {
 func RepoRoot() string {
 	_, file, _, _ := goruntime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// Scheme returns a scheme with client-go's and keygate's types.
-func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := keygatev1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
 }
 
 // Assets returns the folder with kube-apiserver, etcd and kubectl:
@@ -95,7 +83,11 @@ func New(opts Options) (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest from %s: %w", assets, err)
 	}
-	s := Scheme()
+	s, err := kube.Scheme()
+	if err != nil {
+		_ = te.Stop()
+		return nil, err
+	}
 	c, err := client.New(cfg, client.Options{Scheme: s})
 	if err != nil {
 		_ = te.Stop()
@@ -143,7 +135,14 @@ func (e *Env) KubectlPath() string {
 // Kubeconfig writes a kubeconfig for the admin user to a file in dir and
 // returns its path.
 func (e *Env) Kubeconfig(dir string) (string, error) {
-	u, err := e.env.ControlPlane.AddUser(envtest.User{Name: "keygate-test-admin", Groups: []string{"system:masters"}}, nil)
+	return e.KubeconfigFor(dir, "keygate-test-admin", "system:masters")
+}
+
+// KubeconfigFor writes a kubeconfig that authenticates, with a client
+// certificate of its own, as user in groups, to dir/<user>.kubeconfig, and
+// returns its path. With RBAC on, that user gets what its bindings grant.
+func (e *Env) KubeconfigFor(dir, user string, groups ...string) (string, error) {
+	u, err := e.env.ControlPlane.AddUser(envtest.User{Name: user, Groups: groups}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -151,8 +150,15 @@ func (e *Env) Kubeconfig(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p := filepath.Join(dir, "kubeconfig")
+	p := filepath.Join(dir, strings.ReplaceAll(user, ":", "_")+".kubeconfig")
 	return p, os.WriteFile(p, kc, 0o600)
+}
+
+// ServiceAccountKubeconfig is KubeconfigFor the service account name of
+// keygate's namespace, with the groups a pod's token carries.
+func (e *Env) ServiceAccountKubeconfig(dir, name string) (string, error) {
+	return e.KubeconfigFor(dir, "system:serviceaccount:"+Namespace+":"+name,
+		"system:serviceaccounts", "system:serviceaccounts:"+Namespace, "system:authenticated")
 }
 
 // GVR of keygate's kinds, for dynamic clients in tests.

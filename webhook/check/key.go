@@ -1,4 +1,4 @@
-package webhook
+package check
 
 import (
 	"context"
@@ -9,29 +9,21 @@ import (
 	"github.com/keygate-dev/keygate/internal/record"
 	"github.com/keygate-dev/keygate/webhook/index"
 	"github.com/keygate-dev/keygate/webhook/jwtauth"
-	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
-
-// identity is who a check admitted.
-type identity struct {
-	method string       // methodAPIKey, methodJWT or methodNone
-	entry  *index.Entry // for an API key
-	jwt    jwtauth.Identity
-}
 
 // keyIndex is what the decision needs from the index.
 type keyIndex interface {
 	Lookup(h record.Hash) (*index.Entry, bool)
 }
 
-// decideKey is the whole decision on an API key, without HTTP: the format
+// DecideKey is the whole decision on an API key, without HTTP: the format
 // is checked before hashing, then one map lookup by SHA-256 and a few
 // comparisons. The prefix is not matched against the ApiKeys' current
 // prefixes: a record names only the prefix of its newest key, and a key
 // still in its grace period after a prefix change, or a GitOps hash made
 // with another prefix, must be accepted by its hash alone. origin and referer are the request's headers. Refusals
 // without detail are shared values, so neither outcome allocates.
-func decideKey(ix keyIndex, key string, o *routeOptions, origin, referer string, now time.Time) (*index.Entry, *refusal) {
+func DecideKey(ix keyIndex, key string, o *Options, origin, referer string, now time.Time) (*index.Entry, *Refusal) {
 	if _, err := record.SplitKey(key); err != nil {
 		return nil, refInvalidKey
 	}
@@ -76,7 +68,7 @@ func keyTypeAllowed(bits uint8, t string) bool {
 // checkOrigin compares the request's origin (the Origin header, or else the
 // origin of the Referer) with a key's allowed origins: scheme, host and
 // port, case-insensitively. A request with neither header is refused.
-func checkOrigin(allowed []string, origin, referer string) *refusal {
+func checkOrigin(allowed []string, origin, referer string) *Refusal {
 	if origin == "" || origin == "null" {
 		origin = refererOrigin(referer)
 	}
@@ -127,7 +119,7 @@ func containsString(list []string, s string) bool {
 }
 
 // decideToken verifies a JWT and checks the route's scopes.
-func decideToken(ctx context.Context, v TokenVerifier, token string, o *routeOptions) (jwtauth.Identity, *refusal) {
+func decideToken(ctx context.Context, v TokenVerifier, token string, o *Options) (jwtauth.Identity, *Refusal) {
 	id, err := v.Verify(ctx, token)
 	if err != nil {
 		return id, tokenRefusal(err)
@@ -140,23 +132,14 @@ func decideToken(ctx context.Context, v TokenVerifier, token string, o *routeOpt
 
 // tokenRefusal maps a verification error to its code. jwtauth's messages
 // are safe to show; any other error is reported without its text.
-func tokenRefusal(err error) *refusal {
+func tokenRefusal(err error) *Refusal {
 	switch {
 	case errors.Is(err, jwtauth.ErrRevoked):
-		return &refusal{401, CodeTokenRevoked, catAuth, "Unauthorized: " + err.Error()}
+		return NewRefusal(401, CodeTokenRevoked, CategoryAuth, "Unauthorized: "+err.Error())
 	case errors.Is(err, jwtauth.ErrInvalidToken), errors.Is(err, jwtauth.ErrNotConfigured):
-		return &refusal{401, CodeInvalidToken, catAuth, "Unauthorized: " + err.Error()}
+		return NewRefusal(401, CodeInvalidToken, CategoryAuth, "Unauthorized: "+err.Error())
 	}
-	return &refusal{401, CodeInvalidToken, catAuth, "Unauthorized: the token could not be verified"}
+	return refTokenUnverified
 }
 
-// TokenVerifier is what the server needs from the JWT authenticator.
-type TokenVerifier interface {
-	Verify(ctx context.Context, raw string) (jwtauth.Identity, error)
-	Ready() bool
-}
-
-// RateLimiter is what the server needs from the rate limiter.
-type RateLimiter interface {
-	Check(ctx context.Context, stage ratelimit.Stage, policies []*ratelimit.Policy, req *ratelimit.Request) (ratelimit.Decision, error)
-}
+var refTokenUnverified = NewRefusal(401, CodeInvalidToken, CategoryAuth, "Unauthorized: the token could not be verified")

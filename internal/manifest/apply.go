@@ -1,8 +1,8 @@
-// Package devenv runs keygate locally with no cluster: a control plane from
-// the envtest binaries, keygate's CRDs and namespace, the dev JWT issuer,
-// the controller and the auth server in one process, and the samples. It
-// is what `keygate dev` runs, and the end-to-end tests use the same wiring.
-package devenv
+// Package manifest reads Kubernetes manifests (YAML files, one or many
+// objects each) and applies them server-side, foundations (namespaces,
+// CRDs) first. keygate dev applies the samples with it; the tests apply
+// and check the shipped manifests with it.
+package manifest
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// FieldOwner is the field manager of what keygate dev applies.
+// FieldOwner is the field manager of what is applied.
 const FieldOwner = "keygate-dev"
 
 // ReadObjects reads every object of the .yaml and .yml files directly in

@@ -1,0 +1,174 @@
+package check
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+
+	"github.com/keygate-dev/keygate/webhook/index"
+	"github.com/keygate-dev/keygate/webhook/jwtauth"
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
+)
+
+// Index is the auth server's index, holding the limiter's compiled policies.
+type Index = index.Index[*ratelimit.Policy]
+
+// NewIndex makes an empty index that compiles policies with ratelimit.Compile.
+func NewIndex(log logr.Logger) *Index { return index.New(ratelimit.Compile, log) }
+
+// Request is the original request a proxy asks about, as the transport
+// read it: nothing here is HTTP- or gRPC-specific.
+type Request struct {
+	Method string
+	// Path is the original path as the proxy handed it over, without the
+	// query; Decide decodes and cleans it before rules match it.
+	Path     string
+	RawQuery string // the original URL's query (where apiKey may be)
+	Host     string
+	// Header holds the client's headers as the proxy forwarded them, by
+	// canonical name.
+	Header http.Header
+	// Body is the forwarded body, BodyLen its length (-1: unknown); nil
+	// when none was forwarded. It is read only to find _apiKey.
+	Body    io.Reader
+	BodyLen int64
+	// Peer is the TCP peer (host:port) of the proxy, or the downstream
+	// address the proxy reported.
+	Peer string
+}
+
+// Decider decides checks from the index, the JWT verifier and the limiter.
+type Decider struct {
+	Index    *Index
+	Verifier TokenVerifier
+	Limiter  RateLimiter
+	// Clock decides expiry; nil means the real clock.
+	Clock clock.PassiveClock
+	// TrustedHops is the number of proxies that append to X-Forwarded-For
+	// in front of the auth server; 0 uses the peer.
+	TrustedHops int
+	// MaxBodyBytes bounds the body read for _apiKey; 0 means
+	// DefaultMaxBodyBytes, negative turns body reading off.
+	MaxBodyBytes int64
+	// LimiterErrors counts limiter errors (may be nil).
+	LimiterErrors interface{ Inc() }
+	Log           logr.Logger
+}
+
+// DefaultMaxBodyBytes bounds how much of a forwarded body is read to find
+// _apiKey.
+const DefaultMaxBodyBytes = 64 << 10
+
+func (d *Decider) now() clock.PassiveClock {
+	if d.Clock == nil {
+		return clock.RealClock{}
+	}
+	return d.Clock
+}
+
+func (d *Decider) maxBody() int64 {
+	if d.MaxBodyBytes == 0 {
+		return DefaultMaxBodyBytes
+	}
+	return d.MaxBodyBytes
+}
+
+// Decide decides one request under the route's options o, which must be
+// valid (o.Err() == nil): rate limits by ip and header first, then the
+// credential, then rate limits by apiKey and subject.
+func (d *Decider) Decide(ctx context.Context, o *Options, r *Request) Verdict {
+	v := Verdict{Auth: o.Auth}
+	policies, missing := d.policies(o)
+	if missing != "" {
+		v.Refusal = policyNotFound(missing)
+		return v
+	}
+	var lr *ratelimit.Request
+	if len(policies) > 0 {
+		lr = &ratelimit.Request{Method: r.Method, Path: CleanPath(r.Path), IP: ClientIP(r.Header, r.Peer, d.TrustedHops), Header: r.Header.Get}
+		if v.Limit, v.Refusal = d.limit(ctx, ratelimit.BeforeAuth, policies, lr); v.Refusal != nil {
+			return v
+		}
+	}
+	v.Identity, v.Refusal = d.authenticate(ctx, o, r)
+	if v.Refusal != nil || lr == nil || v.Identity.Method == MethodNone {
+		return v
+	}
+	lr.Subject, lr.APIKeyUID = v.Identity.subject(), v.Identity.keyUID()
+	after, rf := d.limit(ctx, ratelimit.AfterAuth, policies, lr)
+	v.Limit, v.Refusal = v.Limit.Merge(after), rf
+	return v
+}
+
+// authenticate runs the route's auth mode. auth=any tries a JWT first when
+// one is presented; when it is not valid and an API key is presented too,
+// the key decides, and its error is the one reported.
+func (d *Decider) authenticate(ctx context.Context, o *Options, r *Request) (Identity, *Refusal) {
+	switch o.Auth {
+	case AuthNone:
+		return Identity{Method: MethodNone}, nil
+	case AuthJWT:
+		tok := tokenFrom(r.Header)
+		if tok == "" {
+			return Identity{}, refNoToken
+		}
+		return d.tokenIdentity(ctx, tok, o)
+	case AuthAPIKey:
+		key := apiKeyFrom(r, d.maxBody())
+		if key == "" {
+			return Identity{}, refNoCredential
+		}
+		return d.keyIdentity(r, key, o)
+	}
+	if tok := tokenFrom(r.Header); tok != "" {
+		id, rf := d.tokenIdentity(ctx, tok, o)
+		if rf == nil || rf.Status == http.StatusForbidden {
+			return id, rf // the token is valid: its authorisation stands
+		}
+		if key := apiKeyFrom(r, d.maxBody()); key != "" {
+			return d.keyIdentity(r, key, o)
+		}
+		return id, rf
+	}
+	key := apiKeyFrom(r, d.maxBody())
+	if key == "" {
+		return Identity{}, refNoKeyOrToken
+	}
+	return d.keyIdentity(r, key, o)
+}
+
+func (d *Decider) keyIdentity(r *Request, key string, o *Options) (Identity, *Refusal) {
+	e, rf := DecideKey(d.Index, key, o, first(r.Header, "Origin"), first(r.Header, "Referer"), d.now().Now())
+	return Identity{Method: MethodAPIKey, Entry: e}, rf
+}
+
+func (d *Decider) tokenIdentity(ctx context.Context, tok string, o *Options) (Identity, *Refusal) {
+	if d.Verifier == nil {
+		return Identity{Method: MethodJWT}, tokenRefusal(jwtauth.ErrNotConfigured)
+	}
+	id, rf := decideToken(ctx, d.Verifier, tok, o)
+	return Identity{Method: MethodJWT, JWT: id}, rf
+}
+
+// TokenVerifier is what the decision needs from the JWT authenticator.
+type TokenVerifier interface {
+	Verify(ctx context.Context, raw string) (jwtauth.Identity, error)
+	Ready() bool
+}
+
+// RateLimiter is what the decision needs from the rate limiter.
+type RateLimiter interface {
+	Check(ctx context.Context, stage ratelimit.Stage, policies []*ratelimit.Policy, req *ratelimit.Request) (ratelimit.Decision, error)
+}
+
+// first returns the first value of a header by its canonical name, without
+// allocating.
+func first(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}

@@ -1,0 +1,154 @@
+package check
+
+import (
+	"strings"
+
+	"github.com/keygate-dev/keygate/webhook/index"
+	"github.com/keygate-dev/keygate/webhook/jwtauth"
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
+)
+
+// Credential methods: the X-Auth-Method header and the metric label.
+// MethodNone is a decision that used no credential.
+const (
+	MethodAPIKey = "apikey"
+	MethodJWT    = "jwt"
+	MethodNone   = "none"
+)
+
+// Identity is who a check admitted, or whose credential it refused.
+type Identity struct {
+	Method string       // MethodAPIKey, MethodJWT, MethodNone, or "" before any credential was read
+	Entry  *index.Entry // for an API key
+	JWT    jwtauth.Identity
+}
+
+// Verdict is a decision: the identity, or the refusal, plus the
+// rate-limit decision that every answer reports. Each transport renders
+// it: an HTTP answer for /check, a CheckResponse for ext_authz gRPC.
+type Verdict struct {
+	Identity Identity
+	// Refusal is nil when the request is admitted.
+	Refusal *Refusal
+	Limit   ratelimit.Decision
+	// Auth is the route's auth mode, which names the 401's challenge.
+	Auth AuthMode
+}
+
+// Refused is a verdict made before any credential was read.
+func Refused(rf *Refusal, o *Options) Verdict {
+	return Verdict{Refusal: rf, Auth: o.Auth}
+}
+
+// Allowed reports whether the request is admitted.
+func (v *Verdict) Allowed() bool { return v.Refusal == nil }
+
+// Code is CodeOK or the refusal's code: the metric label.
+func (v *Verdict) Code() string {
+	if v.Refusal == nil {
+		return CodeOK
+	}
+	return v.Refusal.Code
+}
+
+// Method is the credential method that decided, MethodNone when none did:
+// the metric label.
+func (v *Verdict) Method() string {
+	if v.Identity.Method == "" {
+		return MethodNone
+	}
+	return v.Identity.Method
+}
+
+// UpstreamHeaders are the identity headers an admitted request carries to
+// the upstream. Every transport sets those a verdict gives a value and
+// clears the others, so that a client's own X-Auth-Subject never reaches
+// the upstream, whatever the auth mode (auth=none clears all of them).
+var UpstreamHeaders = [...]string{"X-Auth-Subject", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Key-Type", "X-Auth-Scopes"}
+
+// Indexes of UpstreamHeaders.
+const (
+	hdrSubject = iota
+	hdrMethod
+	hdrKeyID
+	hdrKeyType
+	hdrScopes
+)
+
+var (
+	hdrMethodAPIKey = []string{MethodAPIKey}
+	hdrMethodJWT    = []string{MethodJWT}
+)
+
+// UpstreamHeader is the value of UpstreamHeaders[i] for an admitted
+// request, or nil when that header is cleared. For an API key the values
+// are prepared once per record (one-element slices that must not be
+// modified), so that an admission allocates nothing.
+func (v *Verdict) UpstreamHeader(i int) []string {
+	id := &v.Identity
+	switch id.Method {
+	case MethodAPIKey:
+		k := id.Entry.Key
+		switch i {
+		case hdrSubject:
+			return k.SubjectHeader
+		case hdrMethod:
+			return hdrMethodAPIKey
+		case hdrKeyID:
+			return id.Entry.KeyIDHdr
+		case hdrKeyType:
+			return k.TypeHeader
+		case hdrScopes:
+			return k.ScopesHeader
+		}
+	case MethodJWT:
+		switch i {
+		case hdrSubject:
+			return []string{id.JWT.Subject}
+		case hdrMethod:
+			return hdrMethodJWT
+		case hdrScopes:
+			return []string{strings.Join(id.JWT.Scopes, " ")}
+		}
+	}
+	return nil
+}
+
+// ClearedHeaders are the UpstreamHeaders that an admitted request must
+// lose, in lower case (for ext_authz gRPC's headers_to_remove), and the
+// same as one comma-separated value (for Envoy HTTP's
+// x-envoy-auth-headers-to-remove). Both are shared: they must not be
+// modified, and returning them allocates nothing.
+func (v *Verdict) ClearedHeaders() (names, joined []string) {
+	switch v.Identity.Method {
+	case MethodAPIKey:
+		return nil, nil
+	case MethodJWT:
+		return clearedJWT, clearedJWTJoined
+	}
+	return clearedAll, clearedAllJoined
+}
+
+var (
+	clearedJWT       = []string{"x-auth-key-id", "x-auth-key-type"}
+	clearedAll       = []string{"x-auth-subject", "x-auth-method", "x-auth-key-id", "x-auth-key-type", "x-auth-scopes"}
+	clearedJWTJoined = []string{strings.Join(clearedJWT, ",")}
+	clearedAllJoined = []string{strings.Join(clearedAll, ",")}
+)
+
+func (id *Identity) subject() string {
+	switch id.Method {
+	case MethodAPIKey:
+		return id.Entry.Key.Record.Subject
+	case MethodJWT:
+		return id.JWT.Subject
+	}
+	return ""
+}
+
+func (id *Identity) keyUID() string {
+	if id.Method == MethodAPIKey {
+		return id.Entry.Key.UID
+	}
+	return ""
+}
