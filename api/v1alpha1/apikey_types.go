@@ -193,7 +193,3 @@ type ApiKeyList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ApiKey `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ApiKey{}, &ApiKeyList{})
-}

@@ -162,7 +162,7 @@ func validateDuration(p *field.Path, d *Duration, lo, hi time.Duration) field.Er
 		if hi > 0 {
 			msg += " and at most " + hi.String()
 		}
-		return field.ErrorList{field.Invalid(p, d.Duration.String(), msg)}
+		return field.ErrorList{field.Invalid(p, d.String(), msg)}
 	}
 	return nil
 }

@@ -40,9 +40,28 @@ func verifyConfig(t *testing.T) string {
 		indentPEM(pemOf(t, edKey.Public()), "    "))
 }
 
-func TestVerify(t *testing.T) {
-	e := newEnv(t, verifyConfig(t), true, hmacSecretObject("keygate-dev-jwt", devSecret))
-	eventually(t, "ready", e.auth.Ready)
+// verifyCase is one token given to Verify and what it must answer.
+type verifyCase struct {
+	name    string
+	token   string
+	wantIs  error
+	wantMsg string
+	wantSub string
+}
+
+// withClaim returns a copy of base with claim k set to v.
+func withClaim(base map[string]any, k string, v any) map[string]any {
+	m := map[string]any{k: v}
+	for bk, bv := range base {
+		if bk != k {
+			m[bk] = bv
+		}
+	}
+	return m
+}
+
+// verifyCases signs the tokens TestVerify checks against verifyConfig.
+func verifyCases(t *testing.T) []verifyCase {
 	rsaPEM := []byte(pemOf(t, &rsaKey.PublicKey))
 	at := func(d time.Duration) int64 { return t0.Add(d).Unix() }
 	hs := func(over map[string]any) string {
@@ -52,23 +71,8 @@ func TestVerify(t *testing.T) {
 		return sign(t, jwt.SigningMethodRS256, rsaKey, claimsAt("rsa-issuer", over), nil)
 	}
 	rsClaims := map[string]any{"aud": "api", "uid": "bob", "sub": nil}
-	with := func(base map[string]any, k string, v any) map[string]any {
-		m := map[string]any{k: v}
-		for bk, bv := range base {
-			if bk != k {
-				m[bk] = bv
-			}
-		}
-		return m
-	}
 	none := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claimsAt("keygate-dev", nil), nil)
-	cases := []struct {
-		name    string
-		token   string
-		wantIs  error
-		wantMsg string
-		wantSub string
-	}{
+	return []verifyCase{
 		{"valid HS256", hs(nil), nil, "", "alice"},
 		{"expired", hs(map[string]any{"exp": at(-31 * time.Second)}), ErrInvalidToken, "token has expired", ""},
 		{"expired within leeway", hs(map[string]any{"exp": at(-29 * time.Second)}), nil, "", "alice"},
@@ -86,9 +90,9 @@ func TestVerify(t *testing.T) {
 		{"malformed", "not.a.jwt", ErrInvalidToken, "token is malformed", ""},
 		{"too large", strings.Repeat("a", maxTokenBytes+1), ErrInvalidToken, "too large", ""},
 		{"valid RS256 with custom subject claim", rs(rsClaims), nil, "", "bob"},
-		{"RS256 second audience", rs(with(rsClaims, "aud", []string{"x", "other-api"})), nil, "", "bob"},
-		{"wrong audience", rs(with(rsClaims, "aud", "web")), ErrInvalidToken, "token audience is not accepted", ""},
-		{"missing audience", rs(with(rsClaims, "aud", nil)), ErrInvalidToken, "missing a required claim", ""},
+		{"RS256 second audience", rs(withClaim(rsClaims, "aud", []string{"x", "other-api"})), nil, "", "bob"},
+		{"wrong audience", rs(withClaim(rsClaims, "aud", "web")), ErrInvalidToken, "token audience is not accepted", ""},
+		{"missing audience", rs(withClaim(rsClaims, "aud", nil)), ErrInvalidToken, "missing a required claim", ""},
 		{"RS256 signed by another key", sign(t, jwt.SigningMethodRS256, rsaKey2, claimsAt("rsa-issuer", rsClaims), nil), ErrInvalidToken, "token signature is invalid", ""},
 		{"HMAC/RSA confusion: HS256 with the RSA public key PEM as secret",
 			sign(t, jwt.SigningMethodHS256, rsaPEM, claimsAt("rsa-issuer", rsClaims), nil), ErrInvalidToken, "token algorithm is not accepted", ""},
@@ -96,7 +100,12 @@ func TestVerify(t *testing.T) {
 		{"valid EdDSA", sign(t, jwt.SigningMethodEdDSA, edKey, claimsAt("ec-issuer", nil), nil), nil, "", "alice"},
 		{"RS256 to an ES256/EdDSA issuer", sign(t, jwt.SigningMethodRS256, rsaKey, claimsAt("ec-issuer", nil), nil), ErrInvalidToken, "token algorithm is not accepted", ""},
 	}
-	for _, tc := range cases {
+}
+
+func TestVerify(t *testing.T) {
+	e := newEnv(t, verifyConfig(t), true, hmacSecretObject("keygate-dev-jwt", devSecret))
+	eventually(t, "ready", e.auth.Ready)
+	for _, tc := range verifyCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := e.auth.Verify(context.Background(), tc.token)
 			checkErr(t, err, tc.wantIs, tc.wantMsg)

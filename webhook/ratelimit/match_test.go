@@ -8,6 +8,16 @@ import (
 	"github.com/keygate-dev/keygate/internal/record"
 )
 
+// tenantHeader is a Request.Header that has only X-Tenant, set to v.
+func tenantHeader(v string) func(string) string {
+	return func(name string) string {
+		if name == "X-Tenant" {
+			return v
+		}
+		return ""
+	}
+}
+
 func TestMatching(t *testing.T) {
 	p := mustCompile(t, "p",
 		record.Rule{Name: "global", Limit: 9, Period: time.Minute, By: "ip"},
@@ -18,14 +28,6 @@ func TestMatching(t *testing.T) {
 		record.Rule{Name: "sdk", Limit: 9, Period: time.Minute, By: "apiKey", PathPrefixes: []string{"/api/sdk/"}},
 		record.Rule{Name: "admin-write", Limit: 9, Period: time.Minute, By: "subject", PathPrefixes: []string{"/api/admin/"}, Methods: []string{"POST", "DELETE"}},
 	)
-	hdr := func(v string) func(string) string {
-		return func(name string) string {
-			if name == "X-Tenant" {
-				return v
-			}
-			return ""
-		}
-	}
 	tests := []struct {
 		name  string
 		stage Stage
@@ -34,7 +36,7 @@ func TestMatching(t *testing.T) {
 	}{
 		{"global only", BeforeAuth, Request{Method: "GET", Path: "/", IP: "1.2.3.4"},
 			[]string{"global:1.2.3.4", "tenant:"}},
-		{"prefix", BeforeAuth, Request{Method: "POST", Path: "/api/auth/login", IP: "1.2.3.4", Header: hdr("t1")},
+		{"prefix", BeforeAuth, Request{Method: "POST", Path: "/api/auth/login", IP: "1.2.3.4", Header: tenantHeader("t1")},
 			[]string{"global:1.2.3.4", "auth:1.2.3.4", "tenant:t1"}},
 		{"exact and prefix", BeforeAuth, Request{Method: "POST", Path: "/api/auth/refresh", IP: "::1"},
 			[]string{"global:::1", "auth:::1", "refresh:::1", "tenant:"}},
