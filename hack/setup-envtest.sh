@@ -8,6 +8,9 @@
 # (with every staging module pinned to its published version), etcd from
 # go.etcd.io/etcd/server/v3. Building takes several minutes on two cores, so the
 # result is cached and reused; nothing is rebuilt while the binaries exist.
+# They are also cached outside the clone ($KEYGATE_CACHE, or
+# $XDG_CACHE_HOME/keygate, or ~/.cache/keygate: k8s/<version>/), so a second
+# clone on the same machine copies them in seconds.
 #
 # Progress goes to stderr; stdout carries only the folder.
 set -euo pipefail
@@ -24,13 +27,31 @@ ETCD_VERSION=${ENVTEST_ETCD_VERSION:-v3.7.0}
 SETUP_ENVTEST_VERSION=${SETUP_ENVTEST_VERSION:-release-0.25}
 
 DEST="$ROOT/bin/k8s/$K8S_VERSION"
+CACHE="${KEYGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keygate}/k8s/$K8S_VERSION"
+BINARIES=(kube-apiserver etcd kubectl)
 log() { echo "setup-envtest: $*" >&2; }
 
-have_all() {
-	[[ -x "$DEST/kube-apiserver" && -x "$DEST/etcd" && -x "$DEST/kubectl" ]]
+have_all() { # DIR
+	local b
+	for b in "${BINARIES[@]}"; do [[ -x "$1/$b" ]] || return 1; done
 }
 
-if have_all; then
+# copy_all FROM TO: each binary through a temporary name, so that a reader
+# never sees half a file.
+copy_all() {
+	local b
+	mkdir -p "$2"
+	for b in "${BINARIES[@]}"; do
+		cp "$1/$b" "$2/$b.tmp.$$" && mv "$2/$b.tmp.$$" "$2/$b" || return 1
+	done
+}
+
+if have_all "$DEST"; then
+	echo "$DEST"
+	exit 0
+fi
+if have_all "$CACHE" && copy_all "$CACHE" "$DEST"; then
+	log "Kubernetes $K8S_VERSION binaries from the cache $CACHE"
 	echo "$DEST"
 	exit 0
 fi
@@ -42,7 +63,7 @@ if ! flock -n 9; then
 	log "another setup-envtest is building into bin/k8s; waiting for it"
 	flock 9
 fi
-if have_all; then
+if have_all "$DEST"; then
 	echo "$DEST"
 	exit 0
 fi
@@ -143,5 +164,6 @@ else
 	build_from_modules
 	log "built kube-apiserver, kubectl and etcd from Go modules"
 fi
-have_all || fail
+have_all "$DEST" || fail
+copy_all "$DEST" "$CACHE" 2>/dev/null || log "could not write the cache $CACHE (continuing without it)"
 echo "$DEST"
