@@ -62,9 +62,10 @@ verify: generate manifests lint ## Regenerate code and manifests, lint; fail whe
 	@if [ -n "$$(git status --porcelain --untracked-files=all -- api config go.mod go.sum)" ]; then git status --porcelain -- api config go.mod go.sum; echo "untracked generated files: commit them"; exit 1; fi
 
 .PHONY: test-deps
-test-deps: ## Install what the tests need: envtest binaries, nginx, redis-server.
+test-deps: ## Install what the tests need: envtest binaries, nginx, redis-server, third-party CRDs.
 	./hack/setup-envtest.sh >/dev/null
 	./hack/install-e2e-deps.sh
+	./hack/third-party-crds.sh >/dev/null
 
 .PHONY: test
 test: test-deps vet ## Run every test: unit, envtest integration, end to end through nginx and Redis.
