@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -28,8 +29,12 @@ type ApiKeyReconciler struct {
 	// APIReader reads from the API server, to confirm what the cache shows
 	// before a new key is issued.
 	APIReader client.Reader
-	Options   Options
-	memo      statusMemo
+	// Claims reads ApiKeys and records through the cache's key-hash
+	// indexes (indexKeyHash, indexGeneratedHash). Default: the manager's
+	// cache.
+	Claims  client.Reader
+	Options Options
+	memo    statusMemo
 }
 
 // akRun is one reconcile of one ApiKey: what was read, and what is true
@@ -43,17 +48,32 @@ type akRun struct {
 	// current is the key the delivery Secret holds after this run.
 	current  *delivered
 	conflict bool
+	// lost are the keyIds of spec.keyHashes that another source claimed
+	// first; reserved: the ApiKey is in keygate's own namespace.
+	lost     []string
+	reserved bool
 }
 
 // SetupWithManager watches ApiKeys (spec, labels and annotations; not
-// status), the delivery Secrets they control, and their records.
+// status), the delivery Secrets they control, and their records; and, so
+// that a later claimant of a key hash takes it over when the first one lets
+// it go, the other ApiKeys and generated records that list their hashes.
 func (r *ApiKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.Options = r.Options.withDefaults()
+	if r.Claims == nil {
+		r.Claims = mgr.GetCache()
+	}
+	if err := r.indexClaims(mgr); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("apikey").
 		For(&keygatev1alpha1.ApiKey{}, builder.WithPredicates(specOrMetaChanged())).
 		Owns(&corev1.Secret{}).
 		Watches(&corev1.Secret{}, recordSource(r.Options, record.KindAPIKey)).
+		Watches(&keygatev1alpha1.ApiKey{}, handler.EnqueueRequestsFromMapFunc(r.otherClaimants),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.generatedClaimants)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -73,6 +93,11 @@ func (r *ApiKeyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			return ctrl.Result{}, fmt.Errorf("reading ApiKey %s: %w", req.NamespacedName, err)
 		}
 		return sourceGone(ctx, r.Client, r.Options, &r.memo, record.KindAPIKey, req.NamespacedName)
+	}
+	if ak.Namespace == r.Options.Namespace {
+		run := &akRun{in: keyInput{Now: r.Options.Clock.Now(), APIKey: ak}, reserved: true}
+		_, err := deleteRecord(ctx, r.Client, r.Options, record.KindAPIKey, req.NamespacedName)
+		return r.finish(ctx, run, err)
 	}
 	run, err := r.gather(ctx, r.Client, ak)
 	if err == nil {
@@ -165,7 +190,12 @@ func currentHash(r *record.APIKey) string {
 // compileGitOps writes the record from spec.keyHashes; nothing else.
 func (r *ApiKeyReconciler) compileGitOps(ctx context.Context, run *akRun) error {
 	ak := run.in.APIKey
-	rec := compileAPIKey(ak, compileGitOpsKeys(ak, run.in.Now))
+	keys, lost, err := r.unclaimed(ctx, ak, compileGitOpsKeys(ak, run.in.Now))
+	if err != nil {
+		return err
+	}
+	run.lost = lost
+	rec := compileAPIKey(ak, keys)
 	if _, err := writeRecord(ctx, r.Client, r.Options.recordKey(record.KindAPIKey, client.ObjectKeyFromObject(ak)),
 		run.recordSecret, record.KindAPIKey, &ak.ObjectMeta, rec); err != nil {
 		return err

@@ -44,7 +44,7 @@ func (r *ApiKeyReconciler) compileGenerated(ctx context.Context, run *akRun) err
 	if plan.Conflict && run.recordSecret == nil {
 		return nil // nothing was ever published; nothing to retire
 	}
-	rec := compileAPIKey(ak, compileGeneratedKeys(run.in.Record, cur, run.in.Now, gracePeriod(ak)))
+	rec := compileAPIKey(ak, r.capped(ak, compileGeneratedKeys(run.in.Record, cur, run.in.Now, gracePeriod(ak)), cur != nil))
 	if _, err := writeRecord(ctx, r.Client, r.Options.recordKey(record.KindAPIKey, client.ObjectKeyFromObject(ak)),
 		run.recordSecret, record.KindAPIKey, &ak.ObjectMeta, rec); err != nil {
 		return err
@@ -59,6 +59,23 @@ func (r *ApiKeyReconciler) compileGenerated(ctx context.Context, run *akRun) err
 	r.issuedEvent(ctx, run, plan.Issue, *next)
 	run.current = next
 	return nil
+}
+
+// capped is keys cut to record.MaxKeys (capKeys), with a Warning event
+// when grace keys end early because of it. The event may repeat if the
+// record write that follows fails; the retry then cuts the same keys.
+func (r *ApiKeyReconciler) capped(ak *keygatev1alpha1.ApiKey, keys []record.KeyHash, hasCurrent bool) []record.KeyHash {
+	fixed := 0
+	if hasCurrent {
+		fixed = 1
+	}
+	keys, dropped := capKeys(keys, fixed)
+	if dropped > 0 {
+		r.Options.EventRecorder.Eventf(ak, nil, corev1.EventTypeWarning, EventGraceKeysRetired, "Rotate",
+			"Rotated faster than the grace period: a record holds at most %d keys, so the %d oldest grace key(s) stopped working now.",
+			record.MaxKeys, dropped)
+	}
+	return keys
 }
 
 // deliver writes the key d into the delivery Secret (created, or updated at
@@ -106,4 +123,7 @@ const (
 	EventIssued  = "Issued"
 	EventRotated = "Rotated"
 	EventExpired = keygatev1alpha1.ReasonExpired
+	// EventGraceKeysRetired: a rotation left more keys than a record holds
+	// (record.MaxKeys); the oldest grace keys ended early.
+	EventGraceKeysRetired = "GraceKeysRetired"
 )

@@ -158,6 +158,19 @@ func compileGeneratedKeys(prev *record.APIKey, current *record.Hash, now time.Ti
 	return append(keys, rest...)
 }
 
+// capKeys keeps the first fixed keys (the current one of a generated
+// ApiKey) and the newest of the others, at most record.MaxKeys in all, so
+// rotating more often than the grace period cannot grow a record without
+// bound. The keys after the fixed ones are sorted by end, oldest first, as
+// compileGeneratedKeys returns them.
+func capKeys(keys []record.KeyHash, fixed int) (kept []record.KeyHash, dropped int) {
+	if len(keys) <= record.MaxKeys {
+		return keys, 0
+	}
+	dropped = len(keys) - record.MaxKeys
+	return append(keys[:fixed:fixed], keys[fixed+dropped:]...), dropped
+}
+
 // compileGitOpsKeys is the key list of a GitOps ApiKey's record: the
 // manifest's hashes that have not passed their notAfter.
 func compileGitOpsKeys(ak *keygatev1alpha1.ApiKey, now time.Time) []record.KeyHash {
@@ -187,6 +200,7 @@ func compileAPIKey(ak *keygatev1alpha1.ApiKey, keys []record.KeyHash) *record.AP
 		Scopes:         ak.Spec.Scopes,
 		AllowedOrigins: ak.Spec.AllowedOrigins,
 		Disabled:       ak.Spec.Disabled,
+		Generated:      len(ak.Spec.KeyHashes) == 0,
 		Keys:           keys,
 	}
 	if r.Type == "" {
@@ -202,8 +216,15 @@ func compileAPIKey(ak *keygatev1alpha1.ApiKey, keys []record.KeyHash) *record.AP
 	return r
 }
 
+// source names m in its record. Its labels are not copied: nothing reads
+// them, and they would make a record's size unbounded.
 func source(m *metav1.ObjectMeta) record.Source {
-	return record.Source{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID), Labels: m.Labels}
+	s := record.Source{Namespace: m.Namespace, Name: m.Name, UID: string(m.UID)}
+	if !m.CreationTimestamp.IsZero() {
+		t := m.CreationTimestamp.UTC()
+		s.CreatedAt = &t
+	}
+	return s
 }
 
 // nextWake is the earliest instant after now at which the outcome changes

@@ -1,7 +1,9 @@
 package controllers
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -206,5 +208,24 @@ func TestReadDelivery(t *testing.T) {
 		if _, ok := readDelivery(s); ok {
 			t.Errorf("%s: readDelivery accepted it", name)
 		}
+	}
+}
+
+func TestCapKeys(t *testing.T) {
+	var keys []record.KeyHash
+	for i := 0; i < record.MaxKeys+3; i++ {
+		keys = append(keys, record.KeyHash{SHA256: fmt.Sprint(i)})
+	}
+	for _, fixed := range []int{0, 1} {
+		got, dropped := capKeys(slices.Clone(keys), fixed)
+		if len(got) != record.MaxKeys || dropped != 3 || got[len(got)-1].SHA256 != keys[len(keys)-1].SHA256 {
+			t.Fatalf("fixed %d: %d keys, %d dropped, last %s", fixed, len(got), dropped, got[len(got)-1].SHA256)
+		}
+		if fixed == 1 && (got[0].SHA256 != "0" || got[1].SHA256 != "4") || fixed == 0 && got[0].SHA256 != "3" {
+			t.Fatalf("fixed %d kept %s, %s first", fixed, got[0].SHA256, got[1].SHA256)
+		}
+	}
+	if got, dropped := capKeys(keys[:3], 1); len(got) != 3 || dropped != 0 {
+		t.Fatal("a short list must be kept whole")
 	}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -81,7 +82,7 @@ func apiKeyStatus(run *akRun, writeErr error) keygatev1alpha1.ApiKeyStatus {
 		if next, ok := nextRotation(ak, *cur); ok {
 			st.NextRotationAt = statusTime(next)
 		}
-	} else if len(ak.Spec.KeyHashes) > 0 {
+	} else if len(ak.Spec.KeyHashes) > 0 && run.compiled != nil {
 		st.KeyID = gitOpsKeyID(run.compiled)
 	}
 	if run.compiled != nil {
@@ -100,6 +101,10 @@ func apiKeyStatus(run *akRun, writeErr error) keygatev1alpha1.ApiKeyStatus {
 func readiness(run *akRun, active int32) (metav1.ConditionStatus, string, string) {
 	ak, now := run.in.APIKey, run.in.Now
 	switch {
+	case run.reserved:
+		return metav1.ConditionFalse, keygatev1alpha1.ReasonReservedNamespace, fmt.Sprintf(
+			"Namespace %s is keygate's own: its records live there, so keygate compiles nothing in it. Create this ApiKey in another namespace.",
+			ak.Namespace)
 	case run.conflict:
 		return metav1.ConditionFalse, keygatev1alpha1.ReasonSecretConflict, fmt.Sprintf(
 			"Secret %s exists and is not controlled by this ApiKey, so keygate does not write to it. Delete that Secret or set spec.secretName to a free name.",
@@ -111,12 +116,19 @@ func readiness(run *akRun, active int32) (metav1.ConditionStatus, string, string
 		return metav1.ConditionFalse, keygatev1alpha1.ReasonExpired, fmt.Sprintf(
 			"spec.expiresAt (%s) has passed: every key of this ApiKey is refused. Move expiresAt to the future to accept them again.",
 			ak.Spec.ExpiresAt.UTC().Format(time.RFC3339))
+	case len(run.lost) > 0:
+		return metav1.ConditionFalse, keygatev1alpha1.ReasonDuplicateKeyHash, fmt.Sprintf(
+			"Key(s) %s of spec.keyHashes are listed by another ApiKey that claimed them first, so the auth server serves them for that one, not this one; %d key(s) of this ApiKey are served. Make a new key (keygate keygen) and list its hash instead.",
+			strings.Join(run.lost, ", "), active)
 	case active == 0:
 		return metav1.ConditionFalse, keygatev1alpha1.ReasonNoValidKey,
 			"No key is valid: every spec.keyHashes entry is past its notAfter. Add the hash of a new key (keygate keygen)."
 	}
-	return metav1.ConditionTrue, keygatev1alpha1.ReasonCompiled,
-		fmt.Sprintf("%d key(s) served by the auth server.", active)
+	msg := fmt.Sprintf("%d key(s) served by the auth server.", active)
+	if run.compiled != nil && run.compiled.Generated && len(run.compiled.Keys) >= record.MaxKeys {
+		msg += fmt.Sprintf(" That is the most a record holds (%d): the next rotation ends the oldest grace key at once.", record.MaxKeys)
+	}
+	return metav1.ConditionTrue, keygatev1alpha1.ReasonCompiled, msg
 }
 
 func setReady(st *keygatev1alpha1.ApiKeyStatus, ak *keygatev1alpha1.ApiKey, now time.Time, s metav1.ConditionStatus, reason, msg string) {
@@ -149,14 +161,16 @@ func gitOpsKeyID(r *record.APIKey) string {
 	return best.SHA256[:record.KeyIDLen]
 }
 
-// transitionEvents warns when the ApiKey enters a conflict or expires.
+// transitionEvents warns when the ApiKey enters a conflict, expires, loses
+// a hash to its first claimant or sits in keygate's namespace.
 func (r *ApiKeyReconciler) transitionEvents(ak *keygatev1alpha1.ApiKey, old, now keygatev1alpha1.ApiKeyStatus) {
 	was, is := meta.FindStatusCondition(old.Conditions, keygatev1alpha1.ConditionReady), meta.FindStatusCondition(now.Conditions, keygatev1alpha1.ConditionReady)
 	if is == nil || (was != nil && was.Reason == is.Reason) {
 		return
 	}
 	switch is.Reason {
-	case keygatev1alpha1.ReasonSecretConflict, keygatev1alpha1.ReasonExpired:
+	case keygatev1alpha1.ReasonSecretConflict, keygatev1alpha1.ReasonExpired,
+		keygatev1alpha1.ReasonDuplicateKeyHash, keygatev1alpha1.ReasonReservedNamespace:
 		r.Options.EventRecorder.Eventf(ak, nil, corev1.EventTypeWarning, is.Reason, "Compile", "%s", is.Message)
 	}
 }

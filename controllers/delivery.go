@@ -90,6 +90,11 @@ func deliverySecret(existing *corev1.Secret, ak *keygatev1alpha1.ApiKey, d deliv
 	}
 	s.Labels[record.LabelManagedBy] = record.ManagedByValue
 	s.Labels[LabelDelivery] = string(ak.UID)
+	// Never a record's labels, whoever put them there: a delivery Secret
+	// must not look like a record to anything that selects records.
+	delete(s.Labels, record.LabelKind)
+	delete(s.Labels, record.LabelSourceNamespace)
+	delete(s.Labels, record.LabelSourceUID)
 	if s.Annotations == nil {
 		s.Annotations = map[string]string{}
 	}

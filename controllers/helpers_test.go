@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -60,10 +61,12 @@ type direct struct {
 
 func newDirect(clk *clocktesting.FakePassiveClock, failAt int64) *direct {
 	w := &counter{failAt: failAt}
+	opts := Options{Namespace: testenv.Namespace, Clock: clk, EventRecorder: recorder{c: captured}}.withDefaults()
 	r := &ApiKeyReconciler{
 		Client:    w.wrap(env.Client),
 		APIReader: env.Client,
-		Options:   Options{Namespace: testenv.Namespace, Clock: clk, EventRecorder: recorder{c: captured}}.withDefaults(),
+		Claims:    scanClaims{opts},
+		Options:   opts,
 	}
 	return &direct{r: r, clock: clk, writes: w}
 }
@@ -173,3 +176,38 @@ func hasEvent(evs []capturedEvent, typ, reason string) bool {
 }
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// scanClaims stands in for the cache's key-hash indexes when no manager
+// runs: it lists from the API server and filters with the index functions.
+type scanClaims struct{ o Options }
+
+func (c scanClaims) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return env.Client.Get(ctx, key, obj, opts...)
+}
+
+func (c scanClaims) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	lo := (&client.ListOptions{}).ApplyOptions(opts)
+	var fields map[string]string
+	if lo.FieldSelector != nil {
+		fields = map[string]string{}
+		for _, f := range []string{indexKeyHash, indexGeneratedHash} {
+			fields[f], _ = lo.FieldSelector.RequiresExactMatch(f)
+		}
+	}
+	want := func(field string) string { return fields[field] }
+	lo.FieldSelector = nil
+	if err := env.Client.List(ctx, list, lo); err != nil || fields == nil {
+		return err
+	}
+	switch l := list.(type) {
+	case *keygatev1alpha1.ApiKeyList:
+		l.Items = slices.DeleteFunc(l.Items, func(ak keygatev1alpha1.ApiKey) bool {
+			return !slices.Contains(specHashes(&ak), want(indexKeyHash))
+		})
+	case *corev1.SecretList:
+		l.Items = slices.DeleteFunc(l.Items, func(s corev1.Secret) bool {
+			return !slices.Contains(c.o.generatedHashes(&s), want(indexGeneratedHash))
+		})
+	}
+	return nil
+}

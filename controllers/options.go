@@ -61,6 +61,12 @@ func (o Options) watches(ns string) bool {
 	return false
 }
 
+// compiles reports whether objects of namespace ns are compiled: watched,
+// and not keygate's own namespace, where the records live.
+func (o Options) compiles(ns string) bool {
+	return ns != o.Namespace && o.watches(ns)
+}
+
 // managedSelector selects every Secret keygate writes: records and
 // delivery Secrets.
 var managedSelector = labels.SelectorFromSet(labels.Set{record.LabelManagedBy: record.ManagedByValue})
@@ -95,6 +101,7 @@ func Setup(mgr manager.Manager, opts Options) error {
 	ak := &ApiKeyReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
+		Claims:    mgr.GetCache(),
 		Options:   opts,
 	}
 	if err := ak.SetupWithManager(mgr); err != nil {

@@ -53,7 +53,12 @@ func (r *RateLimitPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	key := r.Options.recordKey(record.KindRateLimitPolicy, req.NamespacedName)
 	existing, err := getSecret(ctx, r.Client, key)
-	if err == nil {
+	reserved := p.Namespace == r.Options.Namespace // where the records live: nothing is compiled there
+	switch {
+	case err != nil:
+	case reserved:
+		_, err = deleteRecord(ctx, r.Client, r.Options, record.KindRateLimitPolicy, req.NamespacedName)
+	default:
 		_, err = writeRecord(ctx, r.Client, key, existing, record.KindRateLimitPolicy, &p.ObjectMeta, CompilePolicy(p))
 	}
 	if isRace(err) {
@@ -64,6 +69,10 @@ func (r *RateLimitPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		Type: keygatev1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: keygatev1alpha1.ReasonCompiled,
 		Message: fmt.Sprintf("%d rule(s) served by the auth server.", len(p.Spec.Rules)), ObservedGeneration: p.Generation,
 		LastTransitionTime: *statusTime(r.Options.Clock.Now()),
+	}
+	if reserved {
+		cond.Status, cond.Reason = metav1.ConditionFalse, keygatev1alpha1.ReasonReservedNamespace
+		cond.Message = fmt.Sprintf("Namespace %s is keygate's own: its records live there, so keygate compiles nothing in it. Create this RateLimitPolicy in another namespace.", p.Namespace)
 	}
 	if err != nil {
 		cond.Status, cond.Reason = metav1.ConditionFalse, keygatev1alpha1.ReasonWriteFailed
@@ -102,7 +111,7 @@ func CompilePolicy(p *keygatev1alpha1.RateLimitPolicy) *record.RateLimitPolicy {
 			out.By = "header:" + textproto.CanonicalMIMEHeaderKey(name)
 		}
 		if m := in.Match; m != nil {
-			out.Paths, out.PathPrefixes = m.Paths, m.PathPrefixes
+			out.Paths, out.PathPrefixes, out.CaseInsensitivePaths = m.Paths, m.PathPrefixes, m.CaseInsensitivePaths
 			for _, meth := range m.Methods {
 				out.Methods = append(out.Methods, string(meth))
 			}

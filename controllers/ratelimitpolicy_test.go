@@ -26,17 +26,18 @@ func TestCompilePolicy(t *testing.T) {
 			{Name: "tenant", Limit: 5, Period: metav1.Duration{Duration: 90 * time.Second}, By: "header:x-tenant-id"},
 			{Name: "admin-write", Limit: 20, Period: minute, By: "subject", Match: &keygatev1alpha1.RequestMatch{
 				Paths: []string{"/api/admin"}, PathPrefixes: []string{"/api/admin/"}, Methods: []keygatev1alpha1.HTTPMethod{"POST", "DELETE"},
+				CaseInsensitivePaths: true,
 			}},
 		}},
 	}
 	want := &record.RateLimitPolicy{
 		Version: record.Version,
-		Source:  record.Source{Namespace: "acme", Name: "bg", UID: "u1", Labels: map[string]string{"a": "b"}},
+		Source:  record.Source{Namespace: "acme", Name: "bg", UID: "u1"}, // labels are not copied
 		Rules: []record.Rule{
 			{Name: "global", Limit: 100, Period: time.Minute, By: "ip"},
 			{Name: "tenant", Limit: 5, Period: 90 * time.Second, By: "header:X-Tenant-Id"},
 			{Name: "admin-write", Limit: 20, Period: time.Minute, By: "subject", Paths: []string{"/api/admin"},
-				PathPrefixes: []string{"/api/admin/"}, Methods: []string{"POST", "DELETE"}},
+				PathPrefixes: []string{"/api/admin/"}, Methods: []string{"POST", "DELETE"}, CaseInsensitivePaths: true},
 		},
 	}
 	got := CompilePolicy(p)

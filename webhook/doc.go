@@ -11,6 +11,10 @@
 // /readyz and /check answer 503 (NOT_READY) until the Secret informer has
 // delivered the first full list into the index and the JWT authenticator
 // has loaded its configuration: nothing is admitted on missing data.
+// A record Secret is used only under the name the controller gives its
+// source (ak.<namespace>.<name>, rlp.<namespace>.<name>) and never for a
+// source in keygate's own namespace; others are ignored, logged and counted
+// (keygate_record_misnamed_total).
 //
 // # The original request
 //
@@ -20,8 +24,12 @@
 // the request's own method and path "/". A check URL with a path after
 // /check is Envoy's (its path_prefix plus the original path), and there the
 // request's own method, path and query are the original's. Paths are
-// percent-decoded and cleaned before rules match them, so /api/%61uth/ and
-// /api//auth/ count as /api/auth/.
+// decoded once and cleaned before rules match them (check.CleanPath), so
+// /api/%61uth/ and /api//auth/ count as /api/auth/. With a policy, a path
+// that upstreams read differently (%2F, %5C, %2E, %25, a stray %, a
+// backslash, a . or .. segment, ..;) is refused (400 BAD_REQUEST); so is,
+// always, an X-Original-URL authority with ?, #, @, white space or a
+// control character. See docs/rate-limits.md.
 //
 // Proxies forward client headers, so a client could add another proxy's
 // headers. Three rules close that: a check URL with an Envoy path that also
@@ -53,7 +61,15 @@
 // ip limits by sending its own X-Forwarded-For. When the list has fewer than
 // N entries, or that entry is not an IP address, the TCP peer's address is
 // used. N=0 uses the TCP peer only. X-Real-IP and x-envoy-external-address
-// are not read: a client can set them through some proxies.
+// are not read: a client can set them through some proxies. With N > 0, a
+// check without X-Forwarded-For is counted in
+// keygate_check_missing_forwarded_for_total, and the first one logged: its
+// client IP is the proxy's, which every client then shares.
+//
+// by: ip rules count networks: the client IP masked to --ip-prefix-v4
+// (default 32) or --ip-prefix-v6 (default 64; a host often holds a whole
+// /64), an IPv4-mapped IPv6 address as its IPv4 address. Only the
+// rate-limit key is masked.
 //
 // # Credentials and auth modes
 //
@@ -73,7 +89,9 @@
 // AUTH_NO_TOKEN); auth=none reads no credential, sets no X-Auth-* header,
 // and still applies the route's rate limits (by ip and header rules only).
 //
-// Key checks, in order: known and unambiguous hash; key's namespace in
+// Key checks, in order: known hash (a hash that several records list is
+// its first claimant's: a generated key, then the oldest source, then
+// namespace/name, as the controller decides; see index.Lookup); key's namespace in
 // namespaces (otherwise the key does not count: AUTH_FAILED); not disabled,
 // not past expiresAt or the hash's notAfter (to the instant); key type in
 // keyTypes; allowedOrigins; every required scope. allowedOrigins is matched
@@ -86,7 +104,8 @@
 // # Answers
 //
 // Allowed: 200, empty body, X-Auth-Subject, X-Auth-Method (apikey|jwt),
-// X-Auth-Key-Id and X-Auth-Key-Type (keys), X-Auth-Scopes. The package
+// X-Auth-Key-Id and X-Auth-Key-Type (keys), X-Auth-Scopes, X-Auth-Issuer
+// (JWTs: by: subject counts a JWT's sub per issuer). The package
 // check decides, once for every transport, which of these an admission
 // sets and which the upstream must lose; for Envoy (a check URL with a
 // path after /check, or gRPC) the answer names the latter, in

@@ -115,8 +115,8 @@ func newHarness(t testing.TB, mutate ...func(*Config)) *harness {
 	clk := clocktesting.NewFakePassiveClock(t0)
 	ver := &fakeVerifier{
 		tokens: map[string]jwtauth.Identity{
-			"jwt-admin": {Subject: "alice", Scopes: []string{"read", "admin"}},
-			"jwt-user":  {Subject: "bob", Scopes: []string{"read"}},
+			"jwt-admin": {Issuer: "https://idp.example.com/", Subject: "alice", Scopes: []string{"read", "admin"}},
+			"jwt-user":  {Issuer: "https://idp.example.com/", Subject: "bob", Scopes: []string{"read"}},
 		},
 		errs: map[string]error{
 			"jwt-revoked": fmt.Errorf("%w: token has been revoked", jwtauth.ErrRevoked),

@@ -21,14 +21,14 @@ import (
 // a client's own X-Auth-Subject can never reach the upstream.
 func TestEveryTransportSetsOrClearsEachIdentityHeader(t *testing.T) {
 	h := newHarness(t)
-	forged := []string{"X-Auth-Subject", "root", "X-Auth-Key-Id", "forged", "X-Auth-Method", "apikey"}
+	forged := []string{"X-Auth-Subject", "root", "X-Auth-Key-Id", "forged", "X-Auth-Method", "apikey", "X-Auth-Issuer", "forged"}
 	cases := []struct {
 		name, opts string
 		hdr        []string
 		wantSet    []string
 	}{
 		{"api key", "auth=apikey", []string{"X-API-Key", keySecret}, []string{"x-auth-subject", "x-auth-method", "x-auth-key-id", "x-auth-key-type", "x-auth-scopes"}},
-		{"jwt", "auth=jwt", []string{"Authorization", "Bearer jwt-user"}, []string{"x-auth-subject", "x-auth-method", "x-auth-scopes"}},
+		{"jwt", "auth=jwt", []string{"Authorization", "Bearer jwt-user"}, []string{"x-auth-subject", "x-auth-method", "x-auth-scopes", "x-auth-issuer"}},
 		{"auth=none", "auth=none", nil, nil},
 	}
 	for _, tc := range cases {

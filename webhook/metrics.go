@@ -16,7 +16,10 @@ type serverMetrics struct {
 	decisions     *prometheus.CounterVec
 	duration      prometheus.Histogram
 	limiterErrors prometheus.Counter
-	index         indexCollector
+	// missingForwardedFor counts checks without X-Forwarded-For while
+	// --trusted-hops > 0 (check.Decider).
+	missingForwardedFor prometheus.Counter
+	index               indexCollector
 	// counters holds the counter of every method and code, made once, so
 	// that counting allocates nothing.
 	counters [3]map[string]prometheus.Counter
@@ -42,6 +45,10 @@ func newServerMetrics(ix *Index) *serverMetrics {
 			Name: "keygate_check_ratelimit_errors_total",
 			Help: "Checks whose rate limiter reported an error; the limiter's configured fallback decided them.",
 		}),
+		missingForwardedFor: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keygate_check_missing_forwarded_for_total",
+			Help: "Checks without X-Forwarded-For while --trusted-hops > 0: their client IP is the proxy's, shared by every client.",
+		}),
 		index: indexCollector{ix: ix},
 	}
 	for i, meth := range methods {
@@ -56,7 +63,7 @@ func newServerMetrics(ix *Index) *serverMetrics {
 // register adds the collectors to reg. A second server in one process is
 // an error, not a silent takeover of the first one's series.
 func (m *serverMetrics) register(reg prometheus.Registerer, more ...prometheus.Collector) error {
-	for _, c := range append([]prometheus.Collector{m.decisions, m.duration, m.limiterErrors, m.index}, more...) {
+	for _, c := range append([]prometheus.Collector{m.decisions, m.duration, m.limiterErrors, m.missingForwardedFor, m.index}, more...) {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -97,6 +104,8 @@ var (
 		"Unix time of the index's last change; now minus this is the index age.", nil, nil)
 	descErrors = prometheus.NewDesc("keygate_record_decode_errors_total",
 		"Record Secrets that could not be decoded or compiled and were treated as absent.", nil, nil)
+	descMisnamed = prometheus.NewDesc("keygate_record_misnamed_total",
+		"Record Secrets ignored because their name is not the one keygate gives their source (a copy, or a Secret keygate did not write).", nil, nil)
 )
 
 // indexCollector reports the gauges of one server's index.
@@ -107,6 +116,7 @@ func (indexCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPolicies
 	ch <- descUpdated
 	ch <- descErrors
+	ch <- descMisnamed
 }
 
 func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
@@ -120,4 +130,5 @@ func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUpdated, prometheus.GaugeValue, float64(s.LastUpdate.UnixNano())/1e9)
 	}
 	ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(s.DecodeErrors))
+	ch <- prometheus.MustNewConstMetric(descMisnamed, prometheus.CounterValue, float64(s.MisnamedRecords))
 }

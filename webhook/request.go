@@ -51,16 +51,14 @@ type target struct {
 // (/check;auth=jwt&scopes=a, with the / of a policy name written %2F), never
 // from the query.
 func checkTarget(r *http.Request, mode Proxy) (target, error) {
-	// The escaped path: a %2F in the options segment (policy=ns%2Fname)
-	// must not end the segment. The rest is decoded by cleanPath.
-	p := r.URL.RawPath
-	if p == "" {
-		p = r.URL.Path
-	}
-	rest := strings.TrimPrefix(p, checkPath)
-	switch {
-	case mode == ProxyNginx || mode == ProxyTraefik:
+	if mode == ProxyNginx || mode == ProxyTraefik {
 		return target{opts: r.URL.RawQuery}, nil
+	}
+	// The escaped path, as Envoy sent it: a %2F in the options segment
+	// (policy=ns%2Fname) must not end the segment, and the rest is decoded
+	// once, by check.CleanPath (r.URL.Path is decoded already).
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), checkPath)
+	switch {
 	case mode == ProxyAuto && rest == "":
 		return target{opts: r.URL.RawQuery}, nil
 	case mode == ProxyAuto && (len(r.Header["X-Original-Url"]) > 0 || len(r.Header["X-Forwarded-Uri"]) > 0):
@@ -96,8 +94,9 @@ func readOriginal(r *http.Request, mode Proxy, t target) (check.Request, error) 
 	}
 	if u := first(h, "X-Original-Url"); u != "" && mode != ProxyTraefik {
 		req.Method = orDefault(first(h, "X-Original-Method"), r.Method)
-		req.Path, req.RawQuery, req.Host = splitURL(u)
-		return req, nil
+		var err error
+		req.Path, req.RawQuery, req.Host, err = splitURL(u)
+		return req, err
 	}
 	if u := first(h, "X-Forwarded-Uri"); u != "" && mode != ProxyNginx {
 		req.Method = orDefault(first(h, "X-Forwarded-Method"), r.Method)
@@ -135,20 +134,44 @@ func orDefault(v, d string) string {
 // host, without allocating. A fragment is dropped. Only a "://" before the
 // first "/", "?" or "#" is a scheme: /k/x?next=https://a/ is the path /k/x,
 // not a URL with the host k, so no client can move its path out of a rule.
-func splitURL(u string) (p, query, host string) {
+//
+// ingress-nginx writes $scheme://$http_host$request_uri, where the request
+// URI always starts with / and Host cannot hold a /, so the authority ends
+// at the first /. nginx accepts Host: h:1? and h:1# (it ignores what
+// follows the port), so a ?, #, @, space or control character in the
+// authority would move the path into the query or the fragment: such an
+// authority is refused.
+func splitURL(u string) (p, query, host string, err error) {
 	if i := strings.Index(u, "://"); i > 0 && !strings.ContainsAny(u[:i], "/?#") {
 		rest := u[i+3:]
-		j := strings.IndexAny(rest, "/?#")
+		j := strings.IndexByte(rest, '/')
 		if j < 0 {
-			return "/", "", rest
+			j = len(rest)
 		}
 		host, u = rest[:j], rest[j:]
+		if !validAuthority(host) {
+			return "", "", "", fmt.Errorf("%w: the authority of X-Original-URL holds ?, #, @, white space or a control character", errBadRequest)
+		}
+		if u == "" {
+			return "/", "", host, nil
+		}
 	}
 	if i := strings.IndexByte(u, '#'); i >= 0 {
 		u = u[:i]
 	}
 	p, query, _ = strings.Cut(u, "?")
-	return p, query, host
+	return p, query, host, nil
+}
+
+// validAuthority reports whether an authority holds none of the bytes that
+// would end it early for one reader and not for another.
+func validAuthority(a string) bool {
+	for i := 0; i < len(a); i++ {
+		if c := a[i]; c <= ' ' || c == 0x7f || c == '?' || c == '#' || c == '@' {
+			return false
+		}
+	}
+	return true
 }
 
 // splitTarget splits an origin-form request-target (/path?query#frag)

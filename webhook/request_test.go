@@ -41,12 +41,11 @@ func readOriginalCases() []readOriginalCase {
 			want: original{method: "GET", path: "/api/auth", host: "example.com"}, wantOpts: "policy=acme%2Fseed"},
 		{name: "envoy root", target: "/check/", want: original{method: "GET", path: "/", host: "example.com"}},
 		{name: "no headers", target: "/check", want: original{method: "GET", path: "/", host: "example.com"}},
-		{name: "encoded path is decoded", target: "/check", hdr: []string{"X-Original-URL", "https://h/api/%61uth//login/../x/"},
-			want: original{method: "GET", path: "/api/auth/x/", host: "h"}},
+		{name: "encoded path is decoded", target: "/check", hdr: []string{"X-Original-URL", "https://h/api/%61uth//login/x/"},
+			want: original{method: "GET", path: "/api/auth/login/x/", host: "h"}},
 		{name: "path parameters are dropped", target: "/check", hdr: []string{"X-Original-URL", "https://h/api/auth;jsessionid=1/login;x"},
 			want: original{method: "GET", path: "/api/auth/login", host: "h"}},
-		{name: "an invalid escape does not stop the others", target: "/check", hdr: []string{"X-Original-URL", "https://h/api/%61uth/x%zz"},
-			want: original{method: "GET", path: "/api/auth/x%zz", host: "h"}},
+		{name: "an invalid escape is refused", target: "/check", hdr: []string{"X-Original-URL", "https://h/api/%61uth/x%zz"}, wantErr: true},
 		{name: "relative original URL", target: "/check", hdr: []string{"X-Original-URL", "/p?x"},
 			want: original{method: "GET", path: "/p", rawQuery: "x"}},
 		// A "://" in the path or query is no scheme: the path stays where
@@ -63,6 +62,27 @@ func readOriginalCases() []readOriginalCase {
 		{name: "pinned traefik ignores X-Original-URL", mode: ProxyTraefik, target: "/check", hdr: []string{"X-Original-URL", "https://h/public", "X-Forwarded-Uri", "/api/auth/login"},
 			want: original{method: "GET", path: "/api/auth/login"}},
 		{name: "pinned nginx without its header", mode: ProxyNginx, target: "/check", wantErr: true},
+		// ingress-nginx writes $scheme://$http_host$request_uri, and nginx
+		// drops what follows the port of Host: api.example.com:1? before it
+		// matches server_name. The authority ends at the first /.
+		{name: "nginx host with a ? after the port", target: "/check", hdr: []string{"X-Original-URL", "http://api.example.com:1?/api/auth/login"}, wantErr: true},
+		{name: "nginx host with a # after the port", target: "/check", hdr: []string{"X-Original-URL", "http://api.example.com:1#/api/auth/login"}, wantErr: true},
+		{name: "nginx host with userinfo", target: "/check", hdr: []string{"X-Original-URL", "http://a@api.example.com/api/auth/login"}, wantErr: true},
+		{name: "nginx host with a space", target: "/check", hdr: []string{"X-Original-URL", "http://api.example.com /api/auth/login"}, wantErr: true},
+		{name: "nginx host with a tab", target: "/check", hdr: []string{"X-Original-URL", "http://api.example.com\t/api/auth/login"}, wantErr: true},
+		{name: "nginx host with a control character", target: "/check", hdr: []string{"X-Original-URL", "http://api.example.com\x01/api/auth/login"}, wantErr: true},
+		{name: "nginx host with a port", target: "/check", hdr: []string{"X-Original-URL", "http://api.example.com:8080/api/auth/login?x=1"},
+			want: original{method: "GET", path: "/api/auth/login", rawQuery: "x=1", host: "api.example.com:8080"}},
+		{name: "nginx URL without a path", target: "/check", hdr: []string{"X-Original-URL", "http://api.example.com"},
+			want: original{method: "GET", path: "/", host: "api.example.com"}},
+		{name: "nginx ipv6 host", target: "/check", hdr: []string{"X-Original-URL", "http://[::1]:80/x"},
+			want: original{method: "GET", path: "/x", host: "[::1]:80"}},
+		// Envoy's path is decoded once: %252e is %2e to the upstream, not .
+		{name: "envoy double-encoded dots", target: "/check/api/%252e%252e/admin", wantErr: true},
+		{name: "envoy double-encoded letter", target: "/check/api/%2561uth/login", wantErr: true},
+		{name: "envoy encoded letter", target: "/check/api/%61uth/login", want: original{method: "GET", path: "/api/auth/login", host: "example.com"}},
+		{name: "envoy encoded slash", target: "/check/api%2Fauth/login", wantErr: true},
+		{name: "envoy dot segment", target: "/check/public/../api/auth/login", wantErr: true},
 		{name: "pinned envoy", mode: ProxyEnvoy, target: "/check/a", hdr: []string{"X-Original-URL", "https://h/b"},
 			want: original{method: "GET", path: "/a", host: "example.com"}},
 	}
@@ -84,7 +104,10 @@ func TestReadOriginal(t *testing.T) {
 			if err == nil {
 				var req check.Request
 				req, err = readOriginal(r, mode, tg)
-				got = original{method: req.Method, path: check.CleanPath(req.Path), rawQuery: req.RawQuery, host: req.Host}
+				got = original{method: req.Method, rawQuery: req.RawQuery, host: req.Host}
+				if err == nil {
+					got.path, err = check.CleanPath(req.Path)
+				}
 			}
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
@@ -140,5 +163,29 @@ func TestOptionsCacheIsBounded(t *testing.T) {
 	}
 	if o := c.Get("auth=jwt"); o.Err() != nil || o.Auth != check.AuthJWT {
 		t.Fatalf("uncached parse: %+v", o)
+	}
+}
+
+// TestAmbiguousPathsAreRefused: with a policy, every proxy's path that
+// upstreams read differently is refused 400 BAD_REQUEST, and an authority
+// that hides the path too.
+func TestAmbiguousPathsAreRefused(t *testing.T) {
+	h := newHarness(t)
+	const q = "?policy=acme/strict&auth=none"
+	for _, r := range []*http.Request{
+		nginxReq(q, "http://api.acme.com:1?/api/auth/login"),
+		nginxReq(q, "http://api.acme.com/public/..;/api/auth/login"),
+		nginxReq(q, "http://api.acme.com/api/%2e%2e/admin"),
+		httptest.NewRequest(http.MethodGet, "/check;policy=acme%2Fstrict&auth=none/api/%252e%252e/admin", nil),
+		httptest.NewRequest(http.MethodGet, "/check;policy=acme%2Fstrict&auth=none/api/auth%2Flogin", nil),
+	} {
+		w := h.do(r)
+		if got := code(t, w); got != check.CodeBadRequest || w.Code != http.StatusBadRequest {
+			t.Errorf("%s %v: %d %q, want 400 %s", r.URL, r.Header["X-Original-Url"], w.Code, got, check.CodeBadRequest)
+		}
+	}
+	// Without a policy the path is not looked at.
+	if got := code(t, h.do(nginxReq("?auth=none", "http://api.acme.com/api/%2e%2e/admin"))); got != "" {
+		t.Fatalf("no policy: %q", got)
 	}
 }

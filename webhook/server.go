@@ -44,6 +44,9 @@ type Config struct {
 	// TrustedHops is the number of proxies that append to X-Forwarded-For
 	// in front of the auth server (doc.go); 0 uses the TCP peer.
 	TrustedHops int
+	// IPv4Prefix and IPv6Prefix: by: ip rules count clients per network
+	// of this prefix length; 0 means 32 and 64 (check.Decider).
+	IPv4Prefix, IPv6Prefix int
 	// MaxBodyBytes bounds the body read for _apiKey; 0 means
 	// DefaultMaxBodyBytes, negative turns body reading off.
 	MaxBodyBytes int64
@@ -91,7 +94,7 @@ func NewServer(cfg Config) *Server {
 	m := newServerMetrics(cfg.Index)
 	return &Server{cfg: cfg, metrics: m, options: check.NewOptionsCache(maxCachedOptions),
 		decider: &check.Decider{Index: cfg.Index, Verifier: cfg.Verifier, Limiter: cfg.Limiter, Clock: cfg.Clock,
-			TrustedHops: cfg.TrustedHops, MaxBodyBytes: cfg.MaxBodyBytes, LimiterErrors: m.limiterErrors, Log: cfg.Log}}
+			TrustedHops: cfg.TrustedHops, IPv4Prefix: cfg.IPv4Prefix, IPv6Prefix: cfg.IPv6Prefix, MaxBodyBytes: cfg.MaxBodyBytes, LimiterErrors: m.limiterErrors, MissingForwardedFor: m.missingForwardedFor, Log: cfg.Log}}
 }
 
 // MarkSynced sets how the server learns that the index holds the first

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/keygate-dev/keygate/internal/record"
+	"github.com/keygate-dev/keygate/webhook/check"
 	"github.com/keygate-dev/keygate/webhook/jwtauth"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
@@ -47,11 +48,15 @@ type Options struct {
 	Proxy        Proxy
 	TrustedHops  int
 	MaxBodyBytes int64
-	Clock        clock.PassiveClock
+	// IPv4Prefix and IPv6Prefix: by: ip rules count clients per network of
+	// this prefix length; 0 means 32 and 64.
+	IPv4Prefix, IPv6Prefix int
+	Clock                  clock.PassiveClock
 	// JWTConfigPath is the JWT issuers' config file; "" means no issuer.
 	JWTConfigPath string
 	// RedisURL, when set, keeps rate-limit counters in Redis;
-	// RedisOnError is local (default), deny or allow.
+	// RedisOnError is local (default), deny or allow. The URL may hold a
+	// password: it is never logged, nor shown in an error.
 	RedisURL     string
 	RedisOnError string
 	// Verifier and Limiter, when set, replace the JWT authenticator and the
@@ -62,6 +67,16 @@ type Options struct {
 	// controller-runtime's registry, which /metrics serves.
 	Registerer prometheus.Registerer
 }
+
+// Default prefix lengths by which by: ip rules count clients.
+const (
+	DefaultIPv4Prefix = check.DefaultIPv4Prefix
+	DefaultIPv6Prefix = check.DefaultIPv6Prefix
+)
+
+// CheckRedisURL reports whether raw is a Redis URL the auth server accepts;
+// the error never shows the URL, which may hold a password.
+func CheckRedisURL(raw string) error { return ratelimit.CheckURL(raw) }
 
 // CacheOptions restricts a manager's cache to what the auth server may
 // read: Secrets in keygate's namespace that carry keygate's record labels.
@@ -98,7 +113,8 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	}
 	ix := index.New(lm.Compile, log.WithName("index"))
 	srv := NewServer(Config{Index: ix, Verifier: verifier, Limiter: limiter, Clock: opts.Clock, Proxy: opts.Proxy,
-		TrustedHops: opts.TrustedHops, MaxBodyBytes: opts.MaxBodyBytes, GRPCOptions: opts.GRPCOptions, Log: log})
+		TrustedHops: opts.TrustedHops, IPv4Prefix: opts.IPv4Prefix, IPv6Prefix: opts.IPv6Prefix,
+		MaxBodyBytes: opts.MaxBodyBytes, GRPCOptions: opts.GRPCOptions, Log: log})
 	if err := srv.metrics.register(reg, lm.Collectors()...); err != nil {
 		if closer != nil {
 			_ = closer.Close()

@@ -18,6 +18,9 @@ const (
 	ReasonNoValidKey = "NoValidKey"
 	// ReasonWriteFailed: writing a Secret failed; the controller retries.
 	ReasonWriteFailed = "WriteFailed"
+	// ReasonReservedNamespace: the object is in keygate's own namespace,
+	// where its records live; nothing there is compiled.
+	ReasonReservedNamespace = "ReservedNamespace"
 )
 
 // AnnotationRotate triggers a rotation of a generated key whenever its value

@@ -40,12 +40,16 @@ type RateLimitRule struct {
 	Period metav1.Duration `json:"period"`
 
 	// By is what is counted: ip (the client address, checked before
-	// authentication), apiKey (one count per ApiKey, shared by its current
-	// and grace keys), subject (the JWT sub or the key's subject), or
-	// header:<Name> (the value of a request header).
+	// authentication; IPv6 clients per /64 unless the auth server is told
+	// otherwise), apiKey (one count per ApiKey, shared by its current and
+	// grace keys), subject (the key's subject, or the JWT sub of one
+	// issuer: the same text from another issuer or an ApiKey is another
+	// count), sharedSubject (one count per subject text, whether an ApiKey
+	// or any issuer's token carries it), or header:<Name> (the value of a
+	// request header).
 	// +required
 	// +kubebuilder:validation:MaxLength=128
-	// +kubebuilder:validation:XValidation:rule="self in ['ip', 'apiKey', 'subject'] || self.matches('^header:[!#$%&\\'*+.^_`|~0-9A-Za-z-]+$')",message="by must be ip, apiKey, subject or header:<Name> with a valid HTTP header name"
+	// +kubebuilder:validation:XValidation:rule="self in ['ip', 'apiKey', 'subject', 'sharedSubject'] || self.matches('^header:[!#$%&\\'*+.^_`|~0-9A-Za-z-]+$')",message="by must be ip, apiKey, subject, sharedSubject or header:<Name> with a valid HTTP header name"
 	By string `json:"by"`
 
 	// Match limits the rule to some requests. Empty matches every request.
@@ -59,23 +63,34 @@ type HTTPMethod string
 
 // RequestMatch selects requests by path and method. A request matches when
 // its path is one of paths or starts with one of pathPrefixes (or both lists
-// are empty), and its method is one of methods (or methods is empty).
+// are empty), and its method is one of methods (or methods is empty). The
+// path is the request's, decoded once and cleaned (see docs/rate-limits.md).
 type RequestMatch struct {
-	// Paths matched exactly.
+	// Paths matched exactly; a trailing slash on either side is ignored
+	// (/login/ is /login). Each is written as the auth server cleans the
+	// request's path: starting with /, decoded, without //, . or ..
+	// segments, %, ;, \, ?, #, white space or control characters.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=1024
-	// +kubebuilder:validation:items:Pattern=`^/`
+	// +kubebuilder:validation:items:Pattern=`^/(?:(?:[^./%;?#\\[:cntrl:] ][^/%;?#\\[:cntrl:] ]*|\.[^./%;?#\\[:cntrl:] ][^/%;?#\\[:cntrl:] ]*|\.\.[^/%;?#\\[:cntrl:] ]+)(?:/(?:[^./%;?#\\[:cntrl:] ][^/%;?#\\[:cntrl:] ]*|\.[^./%;?#\\[:cntrl:] ][^/%;?#\\[:cntrl:] ]*|\.\.[^/%;?#\\[:cntrl:] ]+))*/?)?$`
 	Paths []string `json:"paths,omitempty"`
 
-	// PathPrefixes matched as string prefixes of the path.
+	// PathPrefixes matched as string prefixes of the path, written clean
+	// as paths are.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=1024
-	// +kubebuilder:validation:items:Pattern=`^/`
+	// +kubebuilder:validation:items:Pattern=`^/(?:(?:[^./%;?#\\[:cntrl:] ][^/%;?#\\[:cntrl:] ]*|\.[^./%;?#\\[:cntrl:] ][^/%;?#\\[:cntrl:] ]*|\.\.[^/%;?#\\[:cntrl:] ]+)(?:/(?:[^./%;?#\\[:cntrl:] ][^/%;?#\\[:cntrl:] ]*|\.[^./%;?#\\[:cntrl:] ][^/%;?#\\[:cntrl:] ]*|\.\.[^/%;?#\\[:cntrl:] ]+))*/?)?$`
 	PathPrefixes []string `json:"pathPrefixes,omitempty"`
+
+	// CaseInsensitivePaths matches paths and pathPrefixes without regard
+	// to letter case, for upstreams that route that way (Express by
+	// default, ASP.NET). Methods stay case-sensitive.
+	// +optional
+	CaseInsensitivePaths bool `json:"caseInsensitivePaths,omitempty"`
 
 	// Methods matched; empty matches every method.
 	// +optional

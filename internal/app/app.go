@@ -103,6 +103,8 @@ func DefaultAuthServerOptions() AuthServerOptions {
 			Addr:         ":8080",
 			Proxy:        webhook.ProxyAuto,
 			TrustedHops:  1,
+			IPv4Prefix:   webhook.DefaultIPv4Prefix,
+			IPv6Prefix:   webhook.DefaultIPv6Prefix,
 			MaxBodyBytes: webhook.DefaultMaxBodyBytes,
 			RedisOnError: ratelimit.OnErrorLocal,
 		},

@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -14,9 +16,14 @@ import (
 // authServerFlags are the flags of keygate auth-server, read into the
 // wiring's options.
 type authServerFlags struct {
-	opts    app.AuthServerOptions
-	verbose bool
+	opts         app.AuthServerOptions
+	redisURLFile string
+	verbose      bool
 }
+
+// redisURLEnv is the environment variable read for the Redis URL when
+// neither --redis-url nor --redis-url-file is given.
+const redisURLEnv = "KEYGATE_REDIS_URL"
 
 func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, error) {
 	fs := newFlagSet("auth-server", "Runs the auth server: answers /check for ingress proxies from the compiled Secrets.\n"+
@@ -28,9 +35,13 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	fs.StringVar(&o.Addr, "addr", o.Addr, "address of /check, /healthz, /readyz and /metrics")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "extra address for controller-runtime's metrics server (0: off; metrics are on --addr at /metrics)")
 	fs.StringVar(&o.JWTConfigPath, "jwt-config", o.JWTConfigPath, "JWT issuers' YAML config file, reloaded when it changes (empty: no issuer, every token is refused)")
-	fs.StringVar(&o.RedisURL, "redis-url", o.RedisURL, "redis:// URL for rate-limit counters shared by every replica (empty: counters in memory)")
+	fs.StringVar(&o.RedisURL, "redis-url", o.RedisURL, "redis:// URL for rate-limit counters shared by every replica (empty: counters in memory); "+
+		"with a password, prefer --redis-url-file or $"+redisURLEnv)
+	fs.StringVar(&f.redisURLFile, "redis-url-file", "", "file holding the Redis URL (e.g. a mounted Secret); instead of --redis-url")
 	fs.StringVar(&o.RedisOnError, "redis-on-error", o.RedisOnError, "while Redis is unreachable: local (count in memory), deny (503) or allow")
 	fs.IntVar(&o.TrustedHops, "trusted-hops", o.TrustedHops, "proxies in front of the auth server that append to X-Forwarded-For; the client IP is that many entries from the right (0: the TCP peer)")
+	fs.IntVar(&o.IPv4Prefix, "ip-prefix-v4", o.IPv4Prefix, "by: ip rules count IPv4 clients per network of this prefix length (1-32)")
+	fs.IntVar(&o.IPv6Prefix, "ip-prefix-v6", o.IPv6Prefix, "by: ip rules count IPv6 clients per network of this prefix length (1-128; a host often has a whole /64)")
 	fs.Int64Var(&o.MaxBodyBytes, "max-body-bytes", o.MaxBodyBytes, "largest forwarded body read to find _apiKey (negative: never read bodies)")
 	fs.StringVar(&o.GRPCAddr, "grpc-addr", o.GRPCAddr, "address of Envoy's ext_authz gRPC service and the gRPC health service (empty: off)")
 	fs.StringVar(&o.GRPCOptions, "grpc-options", o.GRPCOptions, "options, in check-URL query form (auth=jwt&policy=ns/name), of gRPC checks whose route sets no context_extensions")
@@ -43,8 +54,8 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.TrustedHops < 0 {
-		return nil, fmt.Errorf("--trusted-hops must be 0 or more, not %d", o.TrustedHops)
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	if err := webhook.CheckOptions(o.GRPCOptions); err != nil {
 		return nil, fmt.Errorf("--grpc-options: %w", err)
@@ -55,6 +66,39 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	}
 	o.Proxy = p
 	return f, nil
+}
+
+// check validates the flags that need more than parsing, and reads the
+// Redis URL from its file or the environment.
+func (f *authServerFlags) check() error {
+	o := &f.opts
+	if o.TrustedHops < 0 {
+		return fmt.Errorf("--trusted-hops must be 0 or more, not %d", o.TrustedHops)
+	}
+	if o.IPv4Prefix < 1 || o.IPv4Prefix > 32 {
+		return fmt.Errorf("--ip-prefix-v4 must be between 1 and 32, not %d", o.IPv4Prefix)
+	}
+	if o.IPv6Prefix < 1 || o.IPv6Prefix > 128 {
+		return fmt.Errorf("--ip-prefix-v6 must be between 1 and 128, not %d", o.IPv6Prefix)
+	}
+	switch {
+	case f.redisURLFile != "" && o.RedisURL != "":
+		return fmt.Errorf("--redis-url and --redis-url-file are both set; give one")
+	case f.redisURLFile != "":
+		b, err := os.ReadFile(f.redisURLFile)
+		if err != nil {
+			return fmt.Errorf("--redis-url-file: %w", err)
+		}
+		o.RedisURL = strings.TrimSpace(string(b))
+	case o.RedisURL == "":
+		o.RedisURL = os.Getenv(redisURLEnv)
+	}
+	if o.RedisURL != "" {
+		if err := webhook.CheckRedisURL(o.RedisURL); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runAuthServer(args []string, stdout, stderr io.Writer) error {

@@ -53,6 +53,9 @@ type Source struct {
 	Name      string            `json:"name"`
 	UID       string            `json:"uid"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// CreatedAt is the source's creationTimestamp: the first claimant of a
+	// key hash keeps it (see Claims).
+	CreatedAt *time.Time `json:"createdAt,omitempty"`
 }
 
 // APIKey is the compiled form of an ApiKey: everything the auth server needs
@@ -67,6 +70,9 @@ type APIKey struct {
 	AllowedOrigins []string   `json:"allowedOrigins,omitempty"`
 	Disabled       bool       `json:"disabled,omitempty"`
 	ExpiresAt      *time.Time `json:"expiresAt,omitempty"`
+	// Generated: keygate made the keys (not GitOps). A generated key always
+	// keeps its hash against a GitOps ApiKey that lists it.
+	Generated bool `json:"generated,omitempty"`
 	// Keys are the hashes valid now or until their NotAfter: the current key,
 	// keys in their rotation grace period, and GitOps hashes.
 	Keys []KeyHash `json:"keys"`
@@ -103,11 +109,14 @@ type Rule struct {
 	Name   string        `json:"name"`
 	Limit  int64         `json:"limit"`
 	Period time.Duration `json:"period"` // nanoseconds
-	// By is ip, apiKey, subject or header:<Canonical-Name>.
+	// By is ip, apiKey, subject, sharedSubject or header:<Canonical-Name>.
 	By           string   `json:"by"`
 	Paths        []string `json:"paths,omitempty"`
 	PathPrefixes []string `json:"pathPrefixes,omitempty"`
 	Methods      []string `json:"methods,omitempty"`
+	// CaseInsensitivePaths matches Paths and PathPrefixes without regard to
+	// letter case.
+	CaseInsensitivePaths bool `json:"caseInsensitivePaths,omitempty"`
 }
 
 // SecretName is the name of the compiled Secret for a source object. A

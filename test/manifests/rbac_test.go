@@ -143,6 +143,7 @@ func TestAuthServerRBAC(t *testing.T) {
 			return c.Create(ctx, &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "forged", Namespace: system}, InvolvedObject: corev1.ObjectReference{Namespace: system}})
 		}},
 	})
+	checkAccess(t, c, authServerConfigMapAccess())
 	checkReadOnlyRules(t, c, system)
 	checkReadOnlyRules(t, c, tenant)
 }
@@ -209,6 +210,7 @@ func TestControllerRBAC(t *testing.T) {
 			return c.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: tenant}})
 		}},
 	})
+	checkAccess(t, c, controllerUnusedVerbs())
 }
 
 // createDelete creates an object and deletes it again (a create is the

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/keygate-dev/keygate/webhook/check"
 	"github.com/keygate-dev/keygate/webhook/jwtauth"
 )
 
@@ -24,7 +25,9 @@ func init() {
 	sampleFolderChecks["jwt"] = checkJWTSamples
 }
 
-var identityHeaders = []string{"X-Auth-Subject", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Key-Type", "X-Auth-Scopes"}
+// identityHeaders are every header the auth server sets or clears: a proxy
+// that does not replace one lets a client's own value through.
+var identityHeaders = check.UpstreamHeaders[:]
 
 func stringSlice(o *unstructuredT, path ...string) []string {
 	s, _, _ := unstructured.NestedStringSlice(o.Object, path...)
@@ -66,7 +69,9 @@ func checkEnvoyGatewaySamples(t *testing.T, dir string) {
 	if p := str(sp, "spec", "extAuth", "http", "path"); !strings.HasPrefix(p, "/check") {
 		t.Errorf("extAuth path %q does not start with /check", p)
 	}
-	for _, h := range []string{"Authorization", "Cookie", "X-API-Key", "Origin"} {
+	// Without X-Forwarded-For the auth server sees Envoy as the client:
+	// every client would share one by: ip bucket.
+	for _, h := range []string{"Authorization", "Cookie", "X-API-Key", "Origin", "X-Forwarded-For"} {
 		if !slices.Contains(stringSlice(sp, "spec", "extAuth", "headersToExtAuth"), h) {
 			t.Errorf("headersToExtAuth lacks %s: Envoy would not send it to the auth server", h)
 		}

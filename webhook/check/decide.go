@@ -1,9 +1,12 @@
 package check
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/http"
+	"net/netip"
+	"sync"
 
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
@@ -50,12 +53,19 @@ type Decider struct {
 	// TrustedHops is the number of proxies that append to X-Forwarded-For
 	// in front of the auth server; 0 uses the peer.
 	TrustedHops int
+	// IPv4Prefix and IPv6Prefix are the prefix lengths by which by: ip
+	// rules count clients; 0 means DefaultIPv4Prefix and DefaultIPv6Prefix.
+	IPv4Prefix, IPv6Prefix int
 	// MaxBodyBytes bounds the body read for _apiKey; 0 means
 	// DefaultMaxBodyBytes, negative turns body reading off.
 	MaxBodyBytes int64
 	// LimiterErrors counts limiter errors (may be nil).
 	LimiterErrors interface{ Inc() }
-	Log           logr.Logger
+	// MissingForwardedFor counts checks without X-Forwarded-For while
+	// TrustedHops > 0 (may be nil); the first one is also logged.
+	MissingForwardedFor interface{ Inc() }
+	missingXFFOnce      sync.Once
+	Log                 logr.Logger
 }
 
 // DefaultMaxBodyBytes bounds how much of a forwarded body is read to find
@@ -78,9 +88,13 @@ func (d *Decider) maxBody() int64 {
 
 // Decide decides one request under the route's options o, which must be
 // valid (o.Err() == nil): rate limits by ip and header first, then the
-// credential, then rate limits by apiKey and subject.
+// credential, then rate limits by apiKey and subject. When a policy applies,
+// a path CleanPath refuses is refused with 400 BAD_REQUEST.
 func (d *Decider) Decide(ctx context.Context, o *Options, r *Request) Verdict {
 	v := Verdict{Auth: o.Auth}
+	if d.TrustedHops > 0 && len(r.Header["X-Forwarded-For"]) == 0 {
+		d.missingForwardedFor()
+	}
 	policies, missing := d.policies(o)
 	if missing != "" {
 		v.Refusal = policyNotFound(missing)
@@ -88,7 +102,12 @@ func (d *Decider) Decide(ctx context.Context, o *Options, r *Request) Verdict {
 	}
 	var lr *ratelimit.Request
 	if len(policies) > 0 {
-		lr = &ratelimit.Request{Method: r.Method, Path: CleanPath(r.Path), IP: ClientIP(r.Header, r.Peer, d.TrustedHops), Header: r.Header.Get}
+		p, err := CleanPath(r.Path)
+		if err != nil {
+			v.Refusal = BadRequest(CodeBadRequest, err.Error())
+			return v
+		}
+		lr = &ratelimit.Request{Method: r.Method, Path: p, IP: d.RateLimitIP(ClientIP(r.Header, r.Peer, d.TrustedHops)), Header: r.Header.Get}
 		if v.Limit, v.Refusal = d.limit(ctx, ratelimit.BeforeAuth, policies, lr); v.Refusal != nil {
 			return v
 		}
@@ -97,7 +116,8 @@ func (d *Decider) Decide(ctx context.Context, o *Options, r *Request) Verdict {
 	if v.Refusal != nil || lr == nil || v.Identity.Method == MethodNone {
 		return v
 	}
-	lr.Subject, lr.APIKeyUID = v.Identity.subject(), v.Identity.keyUID()
+	lr.Subject, lr.SharedSubject = v.Identity.subjects()
+	lr.APIKeyUID = v.Identity.keyUID()
 	after, rf := d.limit(ctx, ratelimit.AfterAuth, policies, lr)
 	v.Limit, v.Refusal = v.Limit.Merge(after), rf
 	return v
@@ -171,4 +191,55 @@ func first(h http.Header, canonical string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// missingForwardedFor counts a check without X-Forwarded-For while
+// TrustedHops > 0, and logs the first: its client IP is the TCP peer, the
+// proxy, which every client then shares in by: ip rules.
+func (d *Decider) missingForwardedFor() {
+	if d.MissingForwardedFor != nil {
+		d.MissingForwardedFor.Inc()
+	}
+	d.missingXFFOnce.Do(func() {
+		d.Log.Info("a check carried no X-Forwarded-For although --trusted-hops > 0: its client IP is the proxy's, "+
+			"shared by every client in by: ip rules; make the proxy forward X-Forwarded-For (logged once; "+
+			"see keygate_check_missing_forwarded_for_total)", "trustedHops", d.TrustedHops)
+	})
+}
+
+// Default prefix lengths of by: ip rules. A host commonly holds a whole
+// IPv6 /64: counting its addresses one by one would give it 2^64 buckets.
+const (
+	DefaultIPv4Prefix = 32
+	DefaultIPv6Prefix = 64
+)
+
+// RateLimitIP is what by: ip rules count for a client address: the
+// address masked to the IPv4 or IPv6 prefix length, written as a prefix
+// ("2001:db8::/64"). An IPv4-mapped IPv6 address counts as its IPv4
+// address, and an IPv4 address at /32 is returned as it is, without an
+// allocation. A string that is not an address is returned as it is. The
+// mask is for counting only: what is logged or sent upstream is not this.
+func (d *Decider) RateLimitIP(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	mapped := a.Is4In6()
+	a = a.Unmap()
+	bits := cmp.Or(d.IPv6Prefix, DefaultIPv6Prefix)
+	if a.Is4() {
+		bits = cmp.Or(d.IPv4Prefix, DefaultIPv4Prefix)
+	}
+	if bits >= a.BitLen() && a.Zone() == "" {
+		if mapped {
+			return a.String()
+		}
+		return ip
+	}
+	p, err := a.WithZone("").Prefix(bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }

@@ -1,6 +1,8 @@
 package check
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -8,30 +10,92 @@ import (
 	"strings"
 )
 
-// CleanPath percent-decodes and cleans a path so that rules cannot be
-// dodged with /api/%61uth/, /api//auth/, /api/auth;x=1/ (path parameters,
-// which some upstreams strip) or a stray invalid escape next to a valid
-// one. Every change can only make a path match more rules, never fewer. A
-// clean path is returned as it is, without allocating.
-func CleanPath(p string) string {
+// ErrAmbiguousPath is wrapped by every error of CleanPath: the path means
+// different things to different upstreams, so no rule can be chosen for it.
+var ErrAmbiguousPath = errors.New("the path is ambiguous")
+
+var (
+	errEncodedSeparator = fmt.Errorf("%w: it encodes /, \\, . or %% (%%2F, %%5C, %%2E, %%25), which upstreams decode differently", ErrAmbiguousPath)
+	errBadEscape        = fmt.Errorf("%w: it has a %% that is not followed by two hex digits", ErrAmbiguousPath)
+	errEncodedControl   = fmt.Errorf("%w: it encodes a control character", ErrAmbiguousPath)
+	errBackslash        = fmt.Errorf("%w: it has a \\, which some upstreams read as /", ErrAmbiguousPath)
+	errDotSegment       = fmt.Errorf("%w: it has a . or .. segment (also ..;), which some upstreams resolve and others do not", ErrAmbiguousPath)
+)
+
+// CleanPath turns the path as the proxy handed it over (still escaped) into
+// the path rules match, decoding it exactly once: ";..." path parameters
+// are dropped from each segment (/a;x=1/b is /a/b), then valid %XX escapes
+// are decoded, then repeated slashes are merged; a trailing slash is kept.
+// Each step can only make a path match more rules, never fewer.
+//
+// A path whose meaning depends on who decodes it is refused with an error
+// wrapping ErrAmbiguousPath: an escape of /, \, . or % (%2F, %5C, %2E,
+// %25), a % without two hex digits, an escaped control character, a
+// backslash, or a . or .. segment (after dropping parameters, so ..; is
+// one too). A clean path is returned as it is, without allocating.
+func CleanPath(p string) (string, error) {
 	if isClean(p) {
-		return p
+		return p, nil
 	}
-	p = stripPathParams(unescapeEach(p))
+	if err := checkRawPath(p); err != nil {
+		return "", err
+	}
+	p = stripPathParams(p)
+	if hasDotSegment(p) {
+		return "", errDotSegment
+	}
+	p = unescapeEach(p)
 	trailing := strings.HasSuffix(p, "/")
-	p = path.Clean("/" + p)
+	p = path.Clean("/" + p) // no dot segment is left: this merges slashes
 	if trailing && p != "/" {
 		p += "/"
 	}
-	return p
+	return p, nil
 }
 
-// unescapeEach decodes every valid %XX escape and leaves invalid ones as
-// they are (url.PathUnescape gives up on the whole path at the first).
-func unescapeEach(p string) string {
-	var b strings.Builder
+// checkRawPath refuses the escapes and bytes whose meaning depends on the
+// upstream.
+func checkRawPath(p string) error {
 	for i := 0; i < len(p); i++ {
-		if p[i] == '%' && i+2 < len(p) && ishex(p[i+1]) && ishex(p[i+2]) {
+		switch p[i] {
+		case '\\':
+			return errBackslash
+		case '%':
+			if i+2 >= len(p) || !ishex(p[i+1]) || !ishex(p[i+2]) {
+				return errBadEscape
+			}
+			switch c := unhex(p[i+1])<<4 | unhex(p[i+2]); {
+			case c == '/' || c == '\\' || c == '.' || c == '%':
+				return errEncodedSeparator
+			case c < 0x20 || c == 0x7f:
+				return errEncodedControl
+			}
+			i += 2
+		}
+	}
+	return nil
+}
+
+// hasDotSegment reports whether a segment of p is . or ..
+func hasDotSegment(p string) bool {
+	for s := range strings.SplitSeq(p, "/") {
+		if s == "." || s == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeEach decodes every %XX escape (checkRawPath has made sure that
+// every % starts one).
+func unescapeEach(p string) string {
+	if !strings.Contains(p, "%") {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) {
 			b.WriteByte(unhex(p[i+1])<<4 | unhex(p[i+2]))
 			i += 2
 			continue
@@ -55,7 +119,9 @@ func unhex(c byte) byte {
 	return c - 'a' + 10
 }
 
-// stripPathParams drops ";..." from each segment: /a;x=1/b is /a/b.
+// stripPathParams drops ";..." from each segment of the raw path, before
+// decoding (as Tomcat and Jetty do): /a;x=1/b is /a/b, and an encoded ;
+// (%3B) is data.
 func stripPathParams(p string) string {
 	if !strings.Contains(p, ";") {
 		return p

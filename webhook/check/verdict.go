@@ -64,7 +64,9 @@ func (v *Verdict) Method() string {
 // the upstream. Every transport sets those a verdict gives a value and
 // clears the others, so that a client's own X-Auth-Subject never reaches
 // the upstream, whatever the auth mode (auth=none clears all of them).
-var UpstreamHeaders = [...]string{"X-Auth-Subject", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Key-Type", "X-Auth-Scopes"}
+// X-Auth-Issuer is a JWT's iss: the same X-Auth-Subject from two issuers
+// is two principals.
+var UpstreamHeaders = [...]string{"X-Auth-Subject", "X-Auth-Method", "X-Auth-Key-Id", "X-Auth-Key-Type", "X-Auth-Scopes", "X-Auth-Issuer"}
 
 // Indexes of UpstreamHeaders.
 const (
@@ -73,6 +75,7 @@ const (
 	hdrKeyID
 	hdrKeyType
 	hdrScopes
+	hdrIssuer
 )
 
 var (
@@ -109,6 +112,8 @@ func (v *Verdict) UpstreamHeader(i int) []string {
 			return hdrMethodJWT
 		case hdrScopes:
 			return []string{strings.Join(id.JWT.Scopes, " ")}
+		case hdrIssuer:
+			return []string{id.JWT.Issuer}
 		}
 	}
 	return nil
@@ -122,7 +127,7 @@ func (v *Verdict) UpstreamHeader(i int) []string {
 func (v *Verdict) ClearedHeaders() (names, joined []string) {
 	switch v.Identity.Method {
 	case MethodAPIKey:
-		return nil, nil
+		return clearedAPIKey, clearedAPIKeyJoined
 	case MethodJWT:
 		return clearedJWT, clearedJWTJoined
 	}
@@ -130,20 +135,26 @@ func (v *Verdict) ClearedHeaders() (names, joined []string) {
 }
 
 var (
-	clearedJWT       = []string{"x-auth-key-id", "x-auth-key-type"}
-	clearedAll       = []string{"x-auth-subject", "x-auth-method", "x-auth-key-id", "x-auth-key-type", "x-auth-scopes"}
-	clearedJWTJoined = []string{strings.Join(clearedJWT, ",")}
-	clearedAllJoined = []string{strings.Join(clearedAll, ",")}
+	clearedAPIKey       = []string{"x-auth-issuer"}
+	clearedJWT          = []string{"x-auth-key-id", "x-auth-key-type"}
+	clearedAll          = []string{"x-auth-subject", "x-auth-method", "x-auth-key-id", "x-auth-key-type", "x-auth-scopes", "x-auth-issuer"}
+	clearedAPIKeyJoined = []string{strings.Join(clearedAPIKey, ",")}
+	clearedJWTJoined    = []string{strings.Join(clearedJWT, ",")}
+	clearedAllJoined    = []string{strings.Join(clearedAll, ",")}
 )
 
-func (id *Identity) subject() string {
+// subjects returns what by: subject and by: sharedSubject count: an
+// ApiKey's subject for both; for a JWT, its sub qualified by its issuer
+// (ratelimit.SubjectKey) and the bare sub.
+func (id *Identity) subjects() (qualified, shared string) {
 	switch id.Method {
 	case MethodAPIKey:
-		return id.Entry.Key.Record.Subject
+		s := id.Entry.Key.Record.Subject
+		return s, s
 	case MethodJWT:
-		return id.JWT.Subject
+		return ratelimit.SubjectKey(id.JWT.Issuer, id.JWT.Subject), id.JWT.Subject
 	}
-	return ""
+	return "", ""
 }
 
 func (id *Identity) keyUID() string {

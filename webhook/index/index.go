@@ -52,12 +52,13 @@ type Index[P any] struct {
 	log     logr.Logger
 
 	mu       sync.RWMutex
-	entries  map[record.Hash][]*Entry // more than one entry: ambiguous, refused
+	entries  map[record.Hash][]*Entry // first claimant first
 	secrets  map[string]secretState   // Secret namespace/name -> what it added
 	policies map[string]P             // "ns/name" -> compiled policy
 
 	policyGen    atomic.Uint64
 	decodeErrors atomic.Uint64
+	misnamed     atomic.Uint64
 	lastUpdate   atomic.Int64 // unix nanoseconds
 	keyCount     atomic.Int64
 	policyCount  atomic.Int64
@@ -80,13 +81,14 @@ func New[P any](compile Compiler[P], log logr.Logger) *Index[P] {
 	}
 }
 
-// Lookup returns the entry of a key hash. A hash claimed by more than one
-// ApiKey is ambiguous and reported as absent.
+// Lookup returns the entry of a key hash. A hash listed by more than one
+// ApiKey belongs to its first claimant (record.APIKey.ClaimsBefore), the
+// same one the controller keeps serving; the others' entries wait behind it.
 func (ix *Index[P]) Lookup(h record.Hash) (*Entry, bool) {
 	ix.mu.RLock()
 	es := ix.entries[h]
 	ix.mu.RUnlock()
-	if len(es) != 1 {
+	if len(es) == 0 {
 		return nil, false
 	}
 	return es[0], true
@@ -115,12 +117,16 @@ func (ix *Index[P]) Policies(names []string, dst []P) (out []P, missing string) 
 type Stats struct {
 	Keys, Policies int64
 	DecodeErrors   uint64
-	LastUpdate     time.Time
+	// MisnamedRecords counts record Secrets ignored because their name is
+	// not the one the controller gives their source.
+	MisnamedRecords uint64
+	LastUpdate      time.Time
 }
 
 // Stats reports what is loaded.
 func (ix *Index[P]) Stats() Stats {
-	s := Stats{Keys: ix.keyCount.Load(), Policies: ix.policyCount.Load(), DecodeErrors: ix.decodeErrors.Load()}
+	s := Stats{Keys: ix.keyCount.Load(), Policies: ix.policyCount.Load(), DecodeErrors: ix.decodeErrors.Load(),
+		MisnamedRecords: ix.misnamed.Load()}
 	if n := ix.lastUpdate.Load(); n != 0 {
 		s.LastUpdate = time.Unix(0, n)
 	}
@@ -138,11 +144,17 @@ func (ix *Index[P]) Apply(s *corev1.Secret) {
 			ix.fail(id, kind, err)
 			return
 		}
+		if !ix.named(s, kind, rec.Source) {
+			return
+		}
 		ix.putKey(id, rec)
 	case record.KindRateLimitPolicy:
 		rec, err := record.DecodeRateLimitPolicy(s.Data[record.DataKey])
 		if err != nil {
 			ix.fail(id, kind, err)
+			return
+		}
+		if !ix.named(s, kind, rec.Source) {
 			return
 		}
 		p, err := ix.compile(rec)
@@ -162,6 +174,26 @@ func (ix *Index[P]) Remove(namespace, name string) {
 	ix.removeLocked(namespace + "/" + name)
 	ix.mu.Unlock()
 	ix.touch()
+}
+
+// named reports whether s has the name the controller gives the record of
+// src, and src is not in keygate's own namespace (the controller compiles
+// nothing there). A record copied or created under another name is
+// ignored: it would otherwise add a second claim, or a policy, that no
+// source of its own stands behind.
+func (ix *Index[P]) named(s *corev1.Secret, kind string, src record.Source) bool {
+	if s.Name == record.SecretName(kind, src.Namespace, src.Name) && src.Namespace != s.Namespace {
+		return true
+	}
+	ix.misnamed.Add(1)
+	id := s.Namespace + "/" + s.Name
+	ix.log.Error(nil, "ignoring a record Secret whose name is not the one keygate gives its source; only keygate's controller should write Secrets in this namespace",
+		"secret", id, "kind", kind, "sourceNamespace", src.Namespace, "sourceName", src.Name)
+	ix.mu.Lock()
+	ix.removeLocked(id)
+	ix.mu.Unlock()
+	ix.touch()
+	return false
 }
 
 func (ix *Index[P]) fail(id, kind string, err error) {
@@ -195,9 +227,10 @@ func (ix *Index[P]) putKey(id string, rec *record.APIKey) {
 	ix.mu.Lock()
 	ix.removeLocked(id)
 	for i, h := range st.hashes {
-		ix.entries[h] = append(ix.entries[h], news[i])
+		ix.entries[h] = insertClaim(ix.entries[h], news[i])
 		if len(ix.entries[h]) > 1 {
-			ix.log.Info("a key hash is claimed by more than one ApiKey; refusing it until only one claims it", "keyId", news[i].KeyID)
+			ix.log.Info("a key hash is listed by more than one ApiKey; its first claimant keeps it",
+				"keyId", news[i].KeyID, "claimants", len(ix.entries[h]))
 		}
 	}
 	ix.secrets[id] = st
@@ -243,6 +276,19 @@ func (ix *Index[P]) removeLocked(id string) {
 		}
 	}
 	ix.keyCount.Add(-int64(len(st.hashes)))
+}
+
+// insertClaim returns es with e in claim order (the first claimant first).
+// It builds a new slice, so readers holding the old one are unaffected.
+func insertClaim(es []*Entry, e *Entry) []*Entry {
+	out := make([]*Entry, 0, len(es)+1)
+	i := 0
+	for i < len(es) && es[i].Key.Record.ClaimsBefore(e.Key.Record) {
+		i++
+	}
+	out = append(out, es[:i]...)
+	out = append(out, e)
+	return append(out, es[i:]...)
 }
 
 // dropKey returns es without the entries of k. It builds a new slice, so

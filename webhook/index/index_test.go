@@ -71,19 +71,6 @@ func TestApplyUpdateRemove(t *testing.T) {
 	}
 }
 
-func TestAmbiguousHashIsRefused(t *testing.T) {
-	ix := New[*fakePolicy](compileFake, logr.Discard())
-	ix.Apply(secret(t, "ak.acme.a", record.KindAPIKey, apiKey("a", k1)))
-	ix.Apply(secret(t, "ak.acme.b", record.KindAPIKey, apiKey("b", k1)))
-	if _, ok := ix.Lookup(record.HashKey(k1)); ok {
-		t.Fatal("a hash claimed by two ApiKeys must be refused")
-	}
-	ix.Remove("keygate-system", "ak.acme.b")
-	if e, ok := ix.Lookup(record.HashKey(k1)); !ok || e.Key.UID != "a" {
-		t.Fatal("after one claimant goes, the other must be found again")
-	}
-}
-
 func TestBadRecordFailsClosed(t *testing.T) {
 	ix := New[*fakePolicy](compileFake, logr.Discard())
 	ix.Apply(secret(t, "ak.acme.a", record.KindAPIKey, apiKey("a", k1)))

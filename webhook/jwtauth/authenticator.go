@@ -162,7 +162,10 @@ func (a *Authenticator) keyFor(ctx context.Context, is *issuer, t *jwt.Token) (a
 		}
 	case is.jwks != nil:
 		kid, _ := t.Header["kid"].(string)
-		candidates = is.jwks.keysFor(ctx, kid, t.Method.Alg())
+		var err error
+		if candidates, err = is.jwks.keysFor(ctx, kid, t.Method.Alg()); err != nil {
+			return nil, err
+		}
 	default:
 		candidates = is.publicKeys
 	}

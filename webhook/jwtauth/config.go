@@ -42,6 +42,11 @@ type IssuerConfig struct {
 	// JWKSMinRefetchInterval: a token with an unknown kid triggers a fetch at
 	// most once per this interval. Default 30s.
 	JWKSMinRefetchInterval *Duration `json:"jwksMinRefetchInterval,omitempty"`
+	// JWKSMaxMissedRefreshes: while the JWKS cannot be fetched the cached
+	// keys stay in use, for at most this many refresh intervals after the
+	// last successful fetch; then the issuer's tokens are refused until a
+	// fetch succeeds. Default 3, 1 to 1000.
+	JWKSMaxMissedRefreshes *int `json:"jwksMaxMissedRefreshes,omitempty"`
 
 	// Leeway allowed on exp, nbf and iat for clock skew. Default 0, max 5m.
 	Leeway *Duration `json:"leeway,omitempty"`
@@ -106,6 +111,8 @@ const (
 	DefaultHMACKey                = "hmac"
 	DefaultJWKSRefreshInterval    = 10 * time.Minute
 	DefaultJWKSMinRefetchInterval = 30 * time.Second
+	DefaultJWKSMaxMissedRefreshes = 3
+	maxJWKSMissedRefreshes        = 1000
 	maxLeeway                     = 5 * time.Minute
 	minJWKSInterval               = time.Second
 	minHMACSecretBytes            = 32
@@ -149,6 +156,10 @@ func (c *Config) setDefaults() {
 		}
 		if is.JWKSURL != "" && is.JWKSMinRefetchInterval == nil {
 			is.JWKSMinRefetchInterval = &Duration{Duration: DefaultJWKSMinRefetchInterval}
+		}
+		if is.JWKSURL != "" && is.JWKSMaxMissedRefreshes == nil {
+			n := DefaultJWKSMaxMissedRefreshes
+			is.JWKSMaxMissedRefreshes = &n
 		}
 	}
 }

@@ -19,6 +19,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"unknown field", "issuers:\n- issuer: a\n  audience: [x]\n  algorithms: [HS256]\n  hmacSecretRef: {name: s}\n", `unknown field "audience"`},
 		{"wrong type", "issuers:\n- issuer: a\n  algorithms: HS256\n", "algorithms"},
 		{"missing issuer", "issuers:\n- algorithms: [HS256]\n  hmacSecretRef: {name: s}\n", "issuers[0].issuer: Required"},
+		{"issuer with a line feed", "issuers:\n- issuer: \"a\\nb\"\n  algorithms: [HS256]\n  hmacSecretRef: {name: s}\n", "issuers[0].issuer: Invalid"},
 		{"duplicate issuer", "issuers:\n" + hmacIssuer + hmacIssuer, "issuers[1].issuer: Duplicate"},
 		{"no algorithms", "issuers:\n- issuer: a\n  hmacSecretRef: {name: s}\n", "issuers[0].algorithms: Required"},
 		{"none", "issuers:\n- issuer: a\n  algorithms: [HS256, none]\n  hmacSecretRef: {name: s}\n", `issuers[0].algorithms[1]: Forbidden: "none"`},

@@ -53,6 +53,10 @@ func (is *IssuerConfig) validate(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if is.Issuer == "" {
 		errs = append(errs, field.Required(p.Child("issuer"), "the exact iss value of the tokens"))
+	} else if !headerSafe(is.Issuer, true) {
+		// It is sent upstream in X-Auth-Issuer and qualifies rate-limit
+		// subjects with a line feed.
+		errs = append(errs, field.Invalid(p.Child("issuer"), is.Issuer, "must not contain control characters"))
 	}
 	if is.SubjectClaim == is.ScopesClaim {
 		errs = append(errs, field.Invalid(p.Child("scopesClaim"), is.ScopesClaim, "must differ from subjectClaim"))
@@ -92,6 +96,11 @@ func (is *IssuerConfig) validateKeySource(p *field.Path) field.ErrorList {
 		errs = append(errs, validateJWKSURL(p.Child("jwksURL"), is.JWKSURL)...)
 		errs = append(errs, validateDuration(p.Child("jwksRefreshInterval"), is.JWKSRefreshInterval, minJWKSInterval, 0)...)
 		errs = append(errs, validateDuration(p.Child("jwksMinRefetchInterval"), is.JWKSMinRefetchInterval, minJWKSInterval, 0)...)
+		if n := is.JWKSMaxMissedRefreshes; n != nil && (*n < 1 || *n > maxJWKSMissedRefreshes) {
+			errs = append(errs, field.Invalid(p.Child("jwksMaxMissedRefreshes"), *n, fmt.Sprintf("must be between 1 and %d", maxJWKSMissedRefreshes)))
+		}
+	} else if is.JWKSMaxMissedRefreshes != nil {
+		errs = append(errs, field.Invalid(p.Child("jwksMaxMissedRefreshes"), *is.JWKSMaxMissedRefreshes, "applies only with jwksURL"))
 	}
 	return errs
 }

@@ -29,6 +29,7 @@
 //	  jwksURL: https://idp.example.com/.well-known/jwks.json
 //	  jwksRefreshInterval: 10m       # default 10m
 //	  jwksMinRefetchInterval: 30s    # unknown kid: at most one fetch per this, default 30s
+//	  jwksMaxMissedRefreshes: 3      # keys not refreshed for this many intervals are refused, default 3
 //	  scopesClaim: scp
 //
 //	# Fixed public keys, PEM (PKIX "PUBLIC KEY", PKCS#1 "RSA PUBLIC KEY" or a
@@ -60,7 +61,9 @@
 // signature, exp required, nbf and iat, aud when audiences are set, all
 // with the leeway. The subject claim is required. A token whose kid is not
 // in the cached JWKS triggers one fetch of the JWKS, rate limited per
-// issuer. Tokens longer than 16 KiB are refused unread.
+// issuer; the fetch is not cancelled when the check's client hangs up.
+// Keys not refreshed for jwksMaxMissedRefreshes refresh intervals are no
+// longer trusted. An issuer must not contain control characters. Tokens longer than 16 KiB are refused unread.
 //
 // # The revocation list
 //

@@ -106,7 +106,7 @@ func (a *Authenticator) jwksFor(c *IssuerConfig, old *snapshot) *jwksSource {
 		if prev, ok := old.issuers[c.Issuer]; ok && prev.jwks != nil {
 			p := prev.jwks
 			if p.url == c.JWKSURL && p.refreshEvery == c.JWKSRefreshInterval.Duration &&
-				p.minRefetch == c.JWKSMinRefetchInterval.Duration {
+				p.minRefetch == c.JWKSMinRefetchInterval.Duration && p.maxMissed == *c.JWKSMaxMissedRefreshes {
 				return p
 			}
 		}
@@ -116,6 +116,7 @@ func (a *Authenticator) jwksFor(c *IssuerConfig, old *snapshot) *jwksSource {
 		url:          c.JWKSURL,
 		refreshEvery: c.JWKSRefreshInterval.Duration,
 		minRefetch:   c.JWKSMinRefetchInterval.Duration,
+		maxMissed:    *c.JWKSMaxMissedRefreshes,
 		http:         a.http,
 		clock:        a.clock,
 		log:          a.log,
@@ -268,6 +269,7 @@ var parseErrorMessages = []struct {
 }{
 	{jwt.ErrTokenMalformed, "token is malformed"},
 	{errNoKey, "token signature cannot be verified: no matching key"},
+	{errStaleKeys, "token signature cannot be verified: the issuer's keys are out of date"},
 	{jwt.ErrTokenSignatureInvalid, "token signature is invalid"},
 	{jwt.ErrTokenUnverifiable, "token signature cannot be verified"},
 	{jwt.ErrTokenRequiredClaimMissing, "token is missing a required claim (exp, or aud when audiences are configured)"},

@@ -3,6 +3,8 @@ package ratelimit
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // methodSet is a bit set of the methods a rule matches; zero matches all.
@@ -44,8 +46,11 @@ func (r *rule) matches(method, path string) bool {
 	if len(r.paths) == 0 && len(r.prefixes) == 0 {
 		return true
 	}
+	// Routers treat /login/ as /login: an exact path ignores a trailing
+	// slash on either side (compile trimmed the rule's).
+	exact := trimSlash(path)
 	for _, p := range r.paths {
-		if path == p {
+		if exact == p || r.fold && equalFold(exact, p) {
 			return true
 		}
 	}
@@ -53,8 +58,105 @@ func (r *rule) matches(method, path string) bool {
 		if strings.HasPrefix(path, p) {
 			return true
 		}
+		if r.fold {
+			if _, ok := foldPrefix(path, p); ok {
+				return true
+			}
+		}
 	}
 	return false
+}
+
+// trimSlash drops the trailing slashes of a path other than /.
+func trimSlash(p string) string {
+	for len(p) > 1 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+func equalFold(s, t string) bool {
+	n, ok := foldPrefix(s, t)
+	return ok && n == len(s)
+}
+
+// foldPrefix reports whether s starts with prefix when letter case is
+// ignored, and how many bytes of s that prefix covers. It folds at least
+// as much as the routers that ignore case: ASCII (Express), Unicode
+// simple folding (Go's EqualFold: K is the Kelvin sign's) and invariant
+// upper- and lower-casing (.NET's OrdinalIgnoreCase: ſ is S, ı is I), so a
+// spelling one of them routes to the rule's path cannot escape the rule.
+func foldPrefix(s, prefix string) (int, bool) {
+	i := 0
+	for j := 0; j < len(prefix); {
+		if i >= len(s) {
+			return 0, false
+		}
+		if c, d := s[i], prefix[j]; c < utf8.RuneSelf && d < utf8.RuneSelf {
+			if lower(c) != lower(d) {
+				return 0, false
+			}
+			i, j = i+1, j+1
+			continue
+		}
+		a, na := utf8.DecodeRuneInString(s[i:])
+		b, nb := utf8.DecodeRuneInString(prefix[j:])
+		if (na == 1 || nb == 1) && (a == utf8.RuneError || b == utf8.RuneError) {
+			if s[i] != prefix[j] { // invalid UTF-8 compares as bytes
+				return 0, false
+			}
+			i, j = i+1, j+1
+			continue
+		}
+		if !foldRune(a, b) {
+			return 0, false
+		}
+		i, j = i+na, j+nb
+	}
+	return i, true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func foldRune(a, b rune) bool {
+	if a == b || unicode.ToUpper(a) == unicode.ToUpper(b) || unicode.ToLower(a) == unicode.ToLower(b) {
+		return true
+	}
+	for f := unicode.SimpleFold(a); f != a; f = unicode.SimpleFold(f) {
+		if f == b {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRulePath refuses a rule path that the path a request is matched by
+// (check.CleanPath's) can never be or start with: it must start with /,
+// and hold no empty, . or .. segment, no %, ;, \, ?, # and no white space
+// or control character.
+func checkRulePath(p string) error {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("path %q must start with /", p)
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c == 0x7f || strings.IndexByte(`%;\?#`, c) >= 0 {
+			return fmt.Errorf("path %q must not hold %q: write the path decoded, without parameters, query or fragment", p, c)
+		}
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("path %q must not hold a . or .. segment", p)
+		}
+	}
+	if strings.Contains(p, "//") {
+		return fmt.Errorf("path %q must not hold //", p)
+	}
+	return nil
 }
 
 // unknownIP is the one bucket of requests whose client address the server
@@ -83,6 +185,8 @@ func (r *rule) value(req *Request) (string, bool) {
 		return req.APIKeyUID, req.APIKeyUID != ""
 	case bySubject:
 		return req.Subject, req.Subject != ""
+	case bySharedSubject:
+		return req.SharedSubject, req.SharedSubject != ""
 	}
 	return "", false
 }

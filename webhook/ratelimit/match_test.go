@@ -98,3 +98,71 @@ func TestMatchingAcrossPolicies(t *testing.T) {
 		t.Fatalf("b alone: %+v, want allowed with 0 left", d)
 	}
 }
+
+// TestPathMatchingFitsUpstreamRouters: a trailing slash does not escape an
+// exact path (routers treat /login/ as /login), and a case-insensitive
+// rule matches every spelling an ASCII- or Unicode-folding router routes.
+func TestPathMatchingFitsUpstreamRouters(t *testing.T) {
+	p := mustCompile(t, "p",
+		record.Rule{Name: "login", Limit: 9, Period: time.Minute, By: "ip", Paths: []string{"/api/auth/login"}},
+		record.Rule{Name: "slash", Limit: 9, Period: time.Minute, By: "ip", Paths: []string{"/api/items/"}},
+		record.Rule{Name: "root", Limit: 9, Period: time.Minute, By: "ip", Paths: []string{"/"}},
+		record.Rule{Name: "fold", Limit: 9, Period: time.Minute, By: "ip", Paths: []string{"/api/Keys/rotate"}, PathPrefixes: []string{"/api/secret/"}, CaseInsensitivePaths: true},
+	)
+	tests := []struct {
+		path string
+		want []string
+	}{
+		{"/api/auth/login", []string{"login"}},
+		{"/api/auth/login/", []string{"login"}},
+		{"/api/auth/login/x", nil},
+		{"/api/auth/logi", nil},
+		{"/api/auth/Login", nil}, // case-sensitive by default
+		{"/api/items", []string{"slash"}},
+		{"/api/items/", []string{"slash"}},
+		{"/", []string{"root"}},
+		{"/api/keys/rotate", []string{"fold"}},
+		{"/API/KEYS/ROTATE/", []string{"fold"}},
+		{"/api/secret/x", []string{"fold"}},
+		{"/API/Secret/x", []string{"fold"}},
+		{"/api/\u017fecret/x", []string{"fold"}},    // ſ: .NET's ToUpperInvariant makes it S
+		{"/api/\u212aeys/rotate", []string{"fold"}}, // Kelvin sign folds to k
+		{"/apı/keys/rotate", []string{"fold"}},      // dotless ı upper-cases to I
+		{"/api/secret", nil},
+		{"/api/secre", nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, s := range collect(nil, BeforeAuth, []*Policy{p}, &Request{Method: "GET", Path: tt.path, IP: "::1"}) {
+			got = append(got, s.r.name)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%q counted %q, want %q", tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestCompileRefusesUncleanPaths: a rule path is compared with the path
+// CleanPath gives, which is never like these, so such a rule would never
+// match; a hand-made record cannot hold one either.
+func TestCompileRefusesUncleanPaths(t *testing.T) {
+	for _, bad := range []string{"", "api", "//api", "/api//auth", "/api/./auth", "/api/../auth", "/api/..", "/api/.",
+		"/api/%61uth", "/api;x", "/api\\auth", "/api?x", "/api#x", "/api auth", "/api\tauth", "/api\x00", "/api\x7f"} {
+		for _, field := range []string{"paths", "pathPrefixes"} {
+			r := record.Rule{Name: "r", Limit: 1, Period: time.Minute, By: "ip"}
+			if field == "paths" {
+				r.Paths = []string{bad}
+			} else {
+				r.PathPrefixes = []string{bad}
+			}
+			if _, err := Compile(policyRecord("p", r)); err == nil {
+				t.Errorf("%s %q compiled", field, bad)
+			}
+		}
+	}
+	for _, good := range []string{"/", "/api/", "/api/auth/login", "/a/...", "/a/.well-known/x", "/caf\u00e9", "/a:b@c!$&'()*+,="} {
+		if _, err := Compile(policyRecord("p", record.Rule{Name: "r", Limit: 1, Period: time.Minute, By: "ip", Paths: []string{good}, PathPrefixes: []string{good}})); err != nil {
+			t.Errorf("%q refused: %v", good, err)
+		}
+	}
+}

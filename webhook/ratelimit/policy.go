@@ -41,6 +41,7 @@ const (
 	byHeader
 	byAPIKey
 	bySubject
+	bySharedSubject
 )
 
 // Policy is a compiled RateLimitPolicy. It is immutable and safe for
@@ -59,8 +60,9 @@ type rule struct {
 	by       byKind
 	header   string // canonical header name for byHeader
 	stage    Stage
-	paths    []string
+	paths    []string // trailing slashes trimmed (see matches)
 	prefixes []string
+	fold     bool      // paths and prefixes ignore letter case
 	methods  methodSet // zero: every method
 
 	ns gcra // parameters in nanoseconds (memory)
@@ -136,7 +138,7 @@ func compileRule(r *rule, policy string, in *record.Rule, m *Metrics) error {
 	*r = rule{
 		policy: policy, name: in.Name, limit: in.Limit, window: in.Period,
 		by: r.by, header: r.header, stage: r.stage,
-		paths: clone(in.Paths), prefixes: clone(in.PathPrefixes), methods: methods,
+		paths: trimmed(in.Paths), prefixes: clone(in.PathPrefixes), fold: in.CaseInsensitivePaths, methods: methods,
 		ns: newGCRA(in.Period, in.Limit, time.Nanosecond),
 		us: newGCRA(in.Period, in.Limit, time.Microsecond),
 	}
@@ -156,11 +158,13 @@ func compileBy(r *rule, by string) error {
 		r.by, r.stage = byAPIKey, AfterAuth
 	case by == "subject":
 		r.by, r.stage = bySubject, AfterAuth
+	case by == "sharedSubject":
+		r.by, r.stage = bySharedSubject, AfterAuth
 	case strings.HasPrefix(by, "header:") && len(by) <= 128 && headerNameRE.MatchString(by[len("header:"):]):
 		r.by, r.stage = byHeader, BeforeAuth
 		r.header = http.CanonicalHeaderKey(by[len("header:"):])
 	default:
-		return fmt.Errorf("by %q is not ip, apiKey, subject or header:<Name>", by)
+		return fmt.Errorf("by %q is not ip, apiKey, subject, sharedSubject or header:<Name>", by)
 	}
 	return nil
 }
@@ -171,12 +175,24 @@ func checkPaths(lists ...[]string) error {
 			return fmt.Errorf("at most %d paths or prefixes, got %d", maxListItems, len(list))
 		}
 		for _, p := range list {
-			if !strings.HasPrefix(p, "/") || len(p) > maxItemLen {
-				return fmt.Errorf("path %q must start with / and be at most %d characters", p, maxItemLen)
+			if len(p) > maxItemLen {
+				return fmt.Errorf("path %q must be at most %d characters", p, maxItemLen)
+			}
+			if err := checkRulePath(p); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// trimmed is a copy of exact paths without their trailing slashes.
+func trimmed(s []string) []string {
+	out := clone(s)
+	for i, p := range out {
+		out[i] = trimSlash(p)
+	}
+	return out
 }
 
 func clone(s []string) []string {

@@ -22,8 +22,21 @@ type Request struct {
 	Header func(name string) string
 	// Set after authentication:
 	APIKeyUID string // the ApiKey resource's UID, shared by its current and grace keys
-	Subject   string // JWT sub or the ApiKey's spec.subject
+	// Subject is what by: subject counts: the ApiKey's spec.subject, or a
+	// JWT's issuer and sub (SubjectKey), which never equals an ApiKey's
+	// subject nor the same sub of another issuer.
+	Subject string
+	// SharedSubject is what by: sharedSubject counts: the ApiKey's
+	// spec.subject or the JWT's sub, whoever issued it.
+	SharedSubject string
 }
+
+// SubjectKey is the Request.Subject of a JWT: the issuer and the sub,
+// joined by a line feed. An ApiKey's subject has no whitespace (the CRD
+// forbids it), and neither an issuer nor a sub has control characters
+// (jwtauth refuses them), so the key names one issuer's sub and nothing
+// else.
+func SubjectKey(issuer, sub string) string { return issuer + "\n" + sub }
 
 // Decision is the outcome of one check. When no rule counted the request,
 // Counted is false and the request is allowed.

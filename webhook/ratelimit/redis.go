@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,25 @@ type redisStore struct {
 	wg     sync.WaitGroup
 }
 
+// CheckURL reports whether raw is a Redis URL NewRedis accepts. Its error,
+// like NewRedis's, never contains the URL: it may hold a password.
+func CheckURL(raw string) error {
+	_, err := parseURL(raw)
+	return err
+}
+
+func parseURL(raw string) (*redis.Options, error) {
+	ro, err := redis.ParseURL(raw)
+	if err != nil {
+		// url.Parse's error quotes the whole URL, password included.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("rate-limit Redis URL (not shown: it may hold a password): %w", err)
+	}
+	return ro, nil
+}
+
 // NewRedis returns a limiter that counts in the Redis at opts.URL, shared by
 // every replica that uses it. A Redis that cannot be reached yet is not an
 // error: the limiter starts in its OnError mode and switches to Redis when
@@ -87,9 +107,9 @@ func NewRedis(opts RedisOptions) (*Limiter, error) {
 	default:
 		return nil, fmt.Errorf("rate-limit Redis: OnError %q is not local, deny or allow", opts.OnError)
 	}
-	ro, err := redis.ParseURL(opts.URL)
+	ro, err := parseURL(opts.URL)
 	if err != nil {
-		return nil, fmt.Errorf("rate-limit Redis URL: %w", err)
+		return nil, err
 	}
 	setTimeouts(ro)
 	s := &redisStore{
