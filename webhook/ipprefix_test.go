@@ -69,3 +69,16 @@ func TestRateLimitIPKeepsIPv4Unallocated(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitIPIsOneKeyPerAddress: at full length (--ip-prefix-v6=128)
+// the spellings of one IPv6 address (case, zero runs, a zone) are one
+// client, as they are at any shorter prefix.
+func TestRateLimitIPIsOneKeyPerAddress(t *testing.T) {
+	d := &check.Decider{IPv6Prefix: 128}
+	want := d.RateLimitIP("2001:db8::1")
+	for _, ip := range []string{"2001:DB8::1", "2001:db8:0:0::1", "2001:0db8::0001", "2001:db8::1%eth0"} {
+		if got := d.RateLimitIP(ip); got != want {
+			t.Errorf("RateLimitIP(%q) = %q, but RateLimitIP(2001:db8::1) = %q: one address, two counters", ip, got, want)
+		}
+	}
+}

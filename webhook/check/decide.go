@@ -231,13 +231,14 @@ func (d *Decider) RateLimitIP(ip string) string {
 	if a.Is4() {
 		bits = cmp.Or(d.IPv4Prefix, DefaultIPv4Prefix)
 	}
-	if bits >= a.BitLen() && a.Zone() == "" {
-		if mapped {
-			return a.String()
+	a = a.WithZone("")
+	if bits >= a.BitLen() {
+		if a.Is4() && !mapped {
+			return ip // ParseAddr takes one spelling of an IPv4 address only
 		}
-		return ip
+		return a.String() // one spelling per IPv6 address: case, zero runs, zone
 	}
-	p, err := a.WithZone("").Prefix(bits)
+	p, err := a.Prefix(bits)
 	if err != nil {
 		return ip
 	}
