@@ -30,7 +30,11 @@ func TestBreakGroundGolden(t *testing.T) {
 	if err := yaml.UnmarshalStrict(data, &p); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := record.Encode(controllers.CompilePolicy(&p))
+	rec, err := controllers.CompilePolicy(&p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := record.Encode(rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +48,7 @@ func TestBreakGroundGolden(t *testing.T) {
 	if !bytes.Equal(got, golden.BreakGroundJSON) {
 		t.Fatalf("compiling the sample gives\n%s\nbut %s holds\n%s\nrun go test ./controllers -run Golden -update and commit", got, golden.BreakGroundFile, golden.BreakGroundJSON)
 	}
-	rec, err := golden.BreakGround("acme", "breakground", 1)
+	rec, err = golden.BreakGround("acme", "breakground", 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,8 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/textproto"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
@@ -37,6 +37,8 @@ func (r *RateLimitPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("ratelimitpolicy").
 		For(&keygatev1alpha1.RateLimitPolicy{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&corev1.Secret{}, recordSource(r.Options, record.KindRateLimitPolicy)).
+		Watches(&keygatev1alpha1.ApiKey{}, handler.EnqueueRequestsFromMapFunc(r.policiesSelecting),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -54,21 +56,32 @@ func (r *RateLimitPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	key := r.Options.recordKey(record.KindRateLimitPolicy, req.NamespacedName)
 	existing, err := getSecret(ctx, r.Client, key)
 	reserved := p.Namespace == r.Options.Namespace // where the records live: nothing is compiled there
+	var invalid error
 	switch {
 	case err != nil:
 	case reserved:
 		_, err = deleteRecord(ctx, r.Client, r.Options, record.KindRateLimitPolicy, req.NamespacedName)
 	default:
-		_, err = writeRecord(ctx, r.Client, key, existing, record.KindRateLimitPolicy, &p.ObjectMeta, CompilePolicy(p))
+		var rec *record.RateLimitPolicy
+		if rec, invalid, err = r.compile(ctx, p); rec != nil {
+			_, err = writeRecord(ctx, r.Client, key, existing, record.KindRateLimitPolicy, &p.ObjectMeta, rec)
+		}
 	}
 	if isRace(err) {
 		return requeueOnConflict(ctx, err)
 	}
 	st := *p.Status.DeepCopy()
 	cond := metav1.Condition{
-		Type: keygatev1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: keygatev1alpha1.ReasonCompiled,
-		Message: fmt.Sprintf("%d rule(s) served by the auth server.", len(p.Spec.Rules)), ObservedGeneration: p.Generation,
+		Type: keygatev1alpha1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: p.Generation,
 		LastTransitionTime: *statusTime(r.Options.Clock.Now()),
+	}
+	cond.Reason, cond.Message = compiledCondition(p)
+	if invalid != nil {
+		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonInvalidSpec
+		if errors.Is(invalid, errTooLarge) {
+			cond.Reason = ReasonTooLarge
+		}
+		cond.Message = "Not compiled: " + invalid.Error() + ". The policy's previous record, if any, stays in effect."
 	}
 	if reserved {
 		cond.Status, cond.Reason = metav1.ConditionFalse, keygatev1alpha1.ReasonReservedNamespace
@@ -101,22 +114,22 @@ func (r *RateLimitPolicyReconciler) writeStatus(ctx context.Context, p *keygatev
 	return nil
 }
 
-// CompilePolicy is the record of a policy: periods as durations, methods as
-// strings, header names canonical (as net/http stores them).
-func CompilePolicy(p *keygatev1alpha1.RateLimitPolicy) *record.RateLimitPolicy {
-	rec := &record.RateLimitPolicy{Version: record.Version, Source: source(&p.ObjectMeta), Rules: []record.Rule{}}
-	for _, in := range p.Spec.Rules {
-		out := record.Rule{Name: in.Name, Limit: in.Limit, Period: in.Period.Duration, By: in.By}
-		if name, ok := strings.CutPrefix(in.By, "header:"); ok {
-			out.By = "header:" + textproto.CanonicalMIMEHeaderKey(name)
-		}
-		if m := in.Match; m != nil {
-			out.Paths, out.PathPrefixes, out.CaseInsensitivePaths = m.Paths, m.PathPrefixes, m.CaseInsensitivePaths
-			for _, meth := range m.Methods {
-				out.Methods = append(out.Methods, string(meth))
-			}
-		}
-		rec.Rules = append(rec.Rules, out)
+// compile is the policy's record, or why it cannot be compiled (invalid),
+// or the error reading the ApiKeys its overrides select.
+func (r *RateLimitPolicyReconciler) compile(ctx context.Context, p *keygatev1alpha1.RateLimitPolicy) (rec *record.RateLimitPolicy, invalid, err error) {
+	keys, err := r.planKeys(ctx, p)
+	if err != nil {
+		return nil, nil, err
 	}
-	return rec
+	if rec, invalid = CompilePolicy(p, keys); invalid != nil {
+		return nil, invalid, nil
+	}
+	data, _, err := record.Encode(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(data) > record.MaxPolicyRecordBytes {
+		return nil, fmt.Errorf("%w: the compiled record would take %d bytes; a record takes at most %d", errTooLarge, len(data), record.MaxPolicyRecordBytes), nil
+	}
+	return rec, nil, nil
 }

@@ -40,7 +40,10 @@ func TestCompilePolicy(t *testing.T) {
 				PathPrefixes: []string{"/api/admin/"}, Methods: []string{"POST", "DELETE"}, CaseInsensitivePaths: true},
 		},
 	}
-	got := CompilePolicy(p)
+	got, err := CompilePolicy(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)
 	}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure nginx, redis-server, wrk and curl are installed for the
+# Makes sure nginx, redis-server, redis-cli, wrk and curl are installed for the
 # end-to-end tests and the load run.
 # As root it installs Debian's packages with apt-get; otherwise it says what
 # to install. Under CI=true anything still missing fails the run, because a
@@ -9,6 +9,8 @@ set -euo pipefail
 need=()
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
 command -v redis-server >/dev/null 2>&1 || [[ -x /usr/bin/redis-server ]] || need+=(redis-server)
+# redis-cli --cluster create joins the Redis Cluster tests' nodes.
+command -v redis-cli >/dev/null 2>&1 || [[ -x /usr/bin/redis-cli ]] || need+=(redis-tools)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 # The make dev test pastes the curl lines keygate dev prints.
 command -v curl >/dev/null 2>&1 || need+=(curl)

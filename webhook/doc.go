@@ -115,6 +115,8 @@
 // understood), INVALID_OPTIONS (400, CONFIG), POLICY_NOT_FOUND (500,
 // CONFIG: a policy= names a RateLimitPolicy that is not loaded; fix the
 // route or the policy, the request is never admitted without its limits),
+// QUOTA_EXCEEDED (429, RATE_LIMIT: a calendar quota is used up until its
+// window's reset, which Retry-After counts down to),
 // NOT_READY (503, SERVER), RATE_LIMIT_UNAVAILABLE (503, RATE_LIMIT: Redis
 // is unreachable and --redis-on-error=deny), INTERNAL_ERROR (500, SERVER:
 // a bug while deciding an ext_authz gRPC check; never an admission).

@@ -59,6 +59,8 @@ type Options struct {
 	// password: it is never logged, nor shown in an error.
 	RedisURL     string
 	RedisOnError string
+	// RedisCluster reads RedisURL as seed nodes of a Redis Cluster.
+	RedisCluster bool
 	// Verifier and Limiter, when set, replace the JWT authenticator and the
 	// limiter built from the fields above.
 	Verifier TokenVerifier
@@ -74,9 +76,10 @@ const (
 	DefaultIPv6Prefix = check.DefaultIPv6Prefix
 )
 
-// CheckRedisURL reports whether raw is a Redis URL the auth server accepts;
-// the error never shows the URL, which may hold a password.
-func CheckRedisURL(raw string) error { return ratelimit.CheckURL(raw) }
+// CheckRedisURL reports whether raw is a Redis URL the auth server accepts,
+// as a Redis Cluster URL when cluster is set; the error never shows the
+// URL, which may hold a password.
+func CheckRedisURL(raw string, cluster bool) error { return ratelimit.CheckURL(raw, cluster) }
 
 // CacheOptions restricts a manager's cache to what the auth server may
 // read: Secrets in keygate's namespace that carry keygate's record labels.
@@ -152,7 +155,7 @@ func newLimiter(opts Options, m *ratelimit.Metrics, log logr.Logger) (RateLimite
 		l := ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: opts.Clock, Metrics: m})
 		return l, l, nil
 	}
-	l, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: opts.RedisURL, OnError: opts.RedisOnError,
+	l, err := ratelimit.NewRedis(ratelimit.RedisOptions{URL: opts.RedisURL, Cluster: opts.RedisCluster, OnError: opts.RedisOnError,
 		Clock: opts.Clock, Logger: log.WithName("ratelimit"), Metrics: m})
 	if err != nil {
 		return nil, nil, fmt.Errorf("setting up the Redis rate limiter: %w", err)

@@ -147,8 +147,54 @@ var policyCases = []validationCase{
 	{name: "rule name with spaces", mutate: rule(0, "name", "Global Limit"), wantErr: `spec.rules[0].name in body should match`},
 	{name: "limit zero", mutate: rule(0, "limit", int64(0)), wantErr: `spec.rules[0].limit: Invalid value: 0: spec.rules[0].limit in body should be greater than or equal to 1`},
 	{name: "limit negative", mutate: rule(0, "limit", int64(-5)), wantErr: `spec.rules[0].limit in body should be greater than or equal to 1`},
-	{name: "period under 1s", mutate: rule(0, "period", "500ms"), wantErr: `period must be between 1s and 24h`},
-	{name: "period over 24h", mutate: rule(0, "period", "25h"), wantErr: `period must be between 1s and 24h`},
+	{name: "period under 1s", mutate: rule(0, "period", "500ms"), wantErr: `period must be between 1s and 744h (31 days); for a quota per calendar month, use calendar: month`},
+	{name: "period of 31 days", mutate: rule(0, "period", "744h")},
+	{name: "period over 31 days", mutate: rule(0, "period", "745h"), wantErr: `period must be between 1s and 744h (31 days)`},
+	{name: "a million per second", mutate: func(o map[string]any) { rule(3, "limit", int64(1_000_000))(o) }},
+	{name: "more than one per microsecond", mutate: rule(3, "limit", int64(1_000_001)),
+		wantErr: `limit must be at most one request per microsecond of period (1000000 per 1s): keygate counts time in microseconds`},
+	{name: "calendar quota", mutate: func(o map[string]any) {
+		r := spec(o)["rules"].([]any)[0].(map[string]any)
+		delete(r, "period")
+		r["calendar"], r["timeZone"] = "month", "Europe/Paris"
+	}},
+	{name: "period and calendar", mutate: rule(0, "calendar", "day"),
+		wantErr: `set exactly one of period (a rolling limit, 1s to 744h) and calendar (a quota per day, week or month)`},
+	{name: "neither period nor calendar", mutate: func(o map[string]any) { delete(spec(o)["rules"].([]any)[0].(map[string]any), "period") },
+		wantErr: `set exactly one of period`},
+	{name: "unknown calendar", mutate: func(o map[string]any) {
+		r := spec(o)["rules"].([]any)[0].(map[string]any)
+		delete(r, "period")
+		r["calendar"] = "year"
+	}, wantErr: `Unsupported value: "year"`},
+	{name: "timeZone without calendar", mutate: rule(0, "timeZone", "UTC"), wantErr: `timeZone applies to calendar quotas only`},
+	{name: "timeZone not a zone name", mutate: func(o map[string]any) {
+		r := spec(o)["rules"].([]any)[0].(map[string]any)
+		delete(r, "period")
+		r["calendar"], r["timeZone"] = "day", "../etc/passwd"
+	}, wantErr: `timeZone in body should match`},
+	{name: "overrides", mutate: rule(2, "overrides", []any{
+		map[string]any{"name": "pro", "limit": int64(100), "apiKeySelector": map[string]any{"matchLabels": map[string]any{"keygate.dev/plan": "pro"}}, "jwtPlans": []any{"pro"}},
+		map[string]any{"name": "vip", "limit": int64(1000), "period": "1h", "subjects": []any{"bigcorp"}},
+	})},
+	{name: "override on an ip rule", mutate: rule(0, "overrides", []any{map[string]any{"name": "pro", "limit": int64(100), "jwtPlans": []any{"pro"}}}),
+		wantErr: `overrides select credentials, so they apply only to rules counted after authentication: by apiKey, subject or sharedSubject`},
+	{name: "override selecting nothing", mutate: rule(2, "overrides", []any{map[string]any{"name": "pro", "limit": int64(100)}}),
+		wantErr: `an override selects credentials: set apiKeySelector, subjects or jwtPlans`},
+	{name: "override too fast", mutate: rule(2, "overrides", []any{map[string]any{"name": "pro", "limit": int64(61_000_000), "jwtPlans": []any{"pro"}}}),
+		wantErr: `an override's limit must be at most one request per microsecond of the rule's period`},
+	{name: "override period on a quota", mutate: func(o map[string]any) {
+		r := spec(o)["rules"].([]any)[2].(map[string]any)
+		delete(r, "period")
+		r["calendar"] = "month"
+		r["overrides"] = []any{map[string]any{"name": "pro", "limit": int64(100), "period": "1h", "jwtPlans": []any{"pro"}}}
+	}, wantErr: `an override of a calendar quota sets its limit only, not a period`},
+	{name: "duplicate override names", mutate: rule(2, "overrides", []any{
+		map[string]any{"name": "pro", "limit": int64(100), "jwtPlans": []any{"pro"}},
+		map[string]any{"name": "pro", "limit": int64(200), "jwtPlans": []any{"gold"}},
+	}), wantErr: `Duplicate value: {"name":"pro"}`},
+	{name: "path over 256 characters", mutate: rule(1, "match", map[string]any{"paths": []any{"/" + strings.Repeat("a", 256)}}),
+		wantErr: `Too long: may not be more than 256`},
 	{name: "period not a duration", mutate: rule(0, "period", "1 minute"), wantErr: `spec.rules[0].period in body should match`},
 	{name: "by sharedSubject", mutate: rule(0, "by", "sharedSubject")},
 	{name: "unknown by", mutate: rule(0, "by", "user"), wantErr: `by must be ip, apiKey, subject, sharedSubject or header:<Name> with a valid HTTP header name`},

@@ -57,7 +57,7 @@ const (
 
 func main() {
 	nkeys := flag.Int("keys", 10000, "API-key record Secrets to create (each with one key)")
-	scale := flag.Int64("policy-scale", 1_000_000, "multiply the seed policy's limits by this, so that a load from one IP and one key meets no 429")
+	scale := flag.Int64("policy-scale", 100_000, "multiply the seed policy's limits by this, so that a load from one IP and one key meets no 429")
 	dir := flag.String("dir", "", "folder for the kubeconfig and the hashes file (default: a new temporary folder, removed on exit)")
 	workers := flag.Int("workers", 8, "concurrent creates")
 	flag.Parse()

@@ -38,6 +38,8 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	fs.StringVar(&o.RedisURL, "redis-url", o.RedisURL, "redis:// URL for rate-limit counters shared by every replica (empty: counters in memory); "+
 		"with a password, prefer --redis-url-file or $"+redisURLEnv)
 	fs.StringVar(&f.redisURLFile, "redis-url-file", "", "file holding the Redis URL (e.g. a mounted Secret); instead of --redis-url")
+	fs.BoolVar(&o.RedisCluster, "redis-cluster", o.RedisCluster, "the Redis URL names seed nodes of a Redis Cluster (or Valkey Cluster): "+
+		"redis://[user:password@]host:port?addr=host2:port2&addr=host3:port3")
 	fs.StringVar(&o.RedisOnError, "redis-on-error", o.RedisOnError, "while Redis is unreachable: local (count in memory), deny (503) or allow")
 	fs.IntVar(&o.TrustedHops, "trusted-hops", o.TrustedHops, "proxies in front of the auth server that append to X-Forwarded-For; the client IP is that many entries from the right (0: the TCP peer)")
 	fs.IntVar(&o.IPv4Prefix, "ip-prefix-v4", o.IPv4Prefix, "by: ip rules count IPv4 clients per network of this prefix length (1-32)")
@@ -93,10 +95,11 @@ func (f *authServerFlags) check() error {
 	case o.RedisURL == "":
 		o.RedisURL = os.Getenv(redisURLEnv)
 	}
-	if o.RedisURL != "" {
-		if err := webhook.CheckRedisURL(o.RedisURL); err != nil {
-			return err
-		}
+	switch {
+	case o.RedisURL != "":
+		return webhook.CheckRedisURL(o.RedisURL, o.RedisCluster)
+	case o.RedisCluster:
+		return fmt.Errorf("--redis-cluster needs the cluster's URL: --redis-url, --redis-url-file or $%s", redisURLEnv)
 	}
 	return nil
 }

@@ -104,11 +104,18 @@ type RateLimitPolicy struct {
 	Rules   []Rule `json:"rules"`
 }
 
-// Rule is one compiled rate-limit rule.
+// Rule is one compiled rate-limit rule: a rolling GCRA limit (Period) or a
+// calendar quota (Calendar), never both.
 type Rule struct {
 	Name   string        `json:"name"`
 	Limit  int64         `json:"limit"`
-	Period time.Duration `json:"period"` // nanoseconds
+	Period time.Duration `json:"period,omitempty"` // nanoseconds
+	// Calendar is day, week or month for a quota; TimeZone is its IANA
+	// zone, empty for UTC.
+	Calendar string `json:"calendar,omitempty"`
+	TimeZone string `json:"timeZone,omitempty"`
+	// Overrides, in order: the first that selects a credential applies.
+	Overrides []Override `json:"overrides,omitempty"`
 	// By is ip, apiKey, subject, sharedSubject or header:<Canonical-Name>.
 	By           string   `json:"by"`
 	Paths        []string `json:"paths,omitempty"`
@@ -118,6 +125,38 @@ type Rule struct {
 	// letter case.
 	CaseInsensitivePaths bool `json:"caseInsensitivePaths,omitempty"`
 }
+
+// Override is a plan of one rule, compiled: the credentials it selects are
+// listed, so the auth server evaluates no selector.
+type Override struct {
+	Name   string        `json:"name"`
+	Limit  int64         `json:"limit"`
+	Period time.Duration `json:"period,omitempty"` // 0: the rule's
+	// APIKeys are the UIDs of the ApiKeys selected (by label or subject),
+	// all in the policy's namespace.
+	APIKeys []string `json:"apiKeys,omitempty"`
+	// JWTPlans are the plan claim values selected.
+	JWTPlans []string `json:"jwtPlans,omitempty"`
+}
+
+// Bounds of a RateLimitPolicy record. The CRD bounds the spec (at most 256
+// paths of 256 characters, 16 overrides); MaxPlanKeys bounds the ApiKeys
+// that overrides select. A record at these bounds is about 600 KiB, below
+// a Secret's 1 MiB (docs/rate-limits.md works it out).
+const (
+	// MaxPlanKeys is the most ApiKey UIDs a policy's overrides list.
+	MaxPlanKeys = 5000
+	// MaxPolicyRecordBytes is the most a RateLimitPolicy record may take
+	// encoded; the controller refuses to write a larger one.
+	MaxPolicyRecordBytes = 768 << 10
+)
+
+// Calendar windows of a quota.
+const (
+	CalendarDay   = "day"
+	CalendarWeek  = "week"
+	CalendarMonth = "month"
+)
 
 // SecretName is the name of the compiled Secret for a source object. A
 // namespace cannot contain a dot, so kind.namespace.name never collides;
@@ -173,8 +212,8 @@ func DecodeRateLimitPolicy(data []byte) (*RateLimitPolicy, error) {
 		return nil, fmt.Errorf("%w: %d", ErrUnsupportedVersion, r.Version)
 	}
 	for _, rule := range r.Rules {
-		if rule.Limit < 1 || rule.Period <= 0 {
-			return nil, fmt.Errorf("RateLimitPolicy record %s/%s: rule %q has no positive limit and period", r.Source.Namespace, r.Source.Name, rule.Name)
+		if rule.Limit < 1 || (rule.Period <= 0) == (rule.Calendar == "") {
+			return nil, fmt.Errorf("RateLimitPolicy record %s/%s: rule %q needs a positive limit and either a positive period or a calendar window", r.Source.Namespace, r.Source.Name, rule.Name)
 		}
 	}
 	return &r, nil

@@ -16,6 +16,7 @@ type Redis struct {
 	Port int
 	dir  string
 	cmd  *exec.Cmd
+	args []string // more redis-server arguments (a cluster node's)
 }
 
 // StartRedis starts redis-server (RequireBinary: under CI=true a missing
@@ -46,8 +47,9 @@ func (s *Redis) URL() string  { return "redis://" + s.Addr() }
 // Start starts the server again after Stop, on the same port.
 func (s *Redis) Start() {
 	s.tb.Helper()
-	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
+	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir}, s.args...)
+	s.cmd = exec.Command(s.bin, args...)
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatalf("starting redis-server: %v", err)
 	}

@@ -118,6 +118,7 @@ func (d *Decider) Decide(ctx context.Context, o *Options, r *Request) Verdict {
 	}
 	lr.Subject, lr.SharedSubject = v.Identity.subjects()
 	lr.APIKeyUID = v.Identity.keyUID()
+	lr.Plan = v.Identity.JWT.Plan // a JWT's plan claim; overrides select ApiKeys by UID
 	after, rf := d.limit(ctx, ratelimit.AfterAuth, policies, lr)
 	v.Limit, v.Refusal = v.Limit.Merge(after), rf
 	return v

@@ -39,7 +39,7 @@ func (d *Decider) limit(ctx context.Context, stage ratelimit.Stage, policies []*
 		}
 	}
 	if !dec.Allowed {
-		return dec, rateLimited(dec.Rule)
+		return dec, rateLimited(&dec)
 	}
 	return dec, nil
 }

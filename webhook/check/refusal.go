@@ -3,6 +3,10 @@ package check
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/keygate-dev/keygate/webhook/ratelimit"
 )
 
 // Error codes: the contract's, and the ones keygate adds (webhook's doc).
@@ -14,6 +18,7 @@ const (
 	CodeTokenRevoked       = "AUTH_TOKEN_REVOKED"
 	CodeForbidden          = "FORBIDDEN"
 	CodeRateLimited        = "RATE_LIMITED"
+	CodeQuotaExceeded      = "QUOTA_EXCEEDED"
 	CodeBadRequest         = "BAD_REQUEST"
 	CodeInvalidOptions     = "INVALID_OPTIONS"
 	CodePolicyNotFound     = "POLICY_NOT_FOUND"
@@ -25,7 +30,7 @@ const (
 // Codes is every code a decision can carry, CodeOK included: the closed
 // label set of the decision metric.
 var Codes = []string{CodeOK, CodeAuthFailed, CodeNoToken, CodeInvalidToken, CodeTokenRevoked,
-	CodeForbidden, CodeRateLimited, CodeBadRequest, CodeInvalidOptions, CodePolicyNotFound,
+	CodeForbidden, CodeRateLimited, CodeQuotaExceeded, CodeBadRequest, CodeInvalidOptions, CodePolicyNotFound,
 	CodeNotReady, CodeLimiterUnavailable, CodeInternal}
 
 // Categories of the error body.
@@ -110,11 +115,37 @@ func policyNotFound(name string) *Refusal {
 		" is not loaded: check that the RateLimitPolicy exists and is Ready")
 }
 
-func rateLimited(rule string) *Refusal {
-	if rule == "" {
+// rateLimited is the refusal of a rule over its limit: 429 RATE_LIMITED,
+// or QUOTA_EXCEEDED for a calendar quota. The message names the rule and
+// the limit that applied, with its override (plan) when one did, such as
+// "Too Many Requests: rate limit sdk exceeded (6000 per 1m, plan pro)".
+func rateLimited(d *ratelimit.Decision) *Refusal {
+	if d.Rule == "" {
 		return refRateLimited
 	}
-	return NewRefusal(429, CodeRateLimited, CategoryRateLimit, "Too Many Requests: rate limit "+rule+" exceeded")
+	code, what := CodeRateLimited, "rate limit "
+	per := formatPeriod(d.Window)
+	if d.Quota {
+		code, what, per = CodeQuotaExceeded, "quota ", d.Calendar
+	}
+	msg := "Too Many Requests: " + what + d.Rule + " exceeded (" + strconv.FormatInt(d.Limit, 10) + " per " + per
+	if d.Override != "" {
+		msg += ", plan " + d.Override
+	}
+	return NewRefusal(429, code, CategoryRateLimit, msg+")")
+}
+
+// formatPeriod writes a period as its largest whole unit: 1m, 90s, 744h.
+func formatPeriod(p time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if p >= u.d && p%u.d == 0 {
+			return strconv.FormatInt(int64(p/u.d), 10) + u.name
+		}
+	}
+	return p.String()
 }
 
 // WWWAuthenticate is the challenge of a 401 for a route's auth mode.

@@ -55,6 +55,11 @@ type IssuerConfig struct {
 	// ScopesClaim names the claim that holds the scopes, a space-separated
 	// string or an array of strings. Default "scope".
 	ScopesClaim string `json:"scopesClaim,omitempty"`
+	// PlanClaim names the claim that holds the token's plan, a string that
+	// RateLimitPolicy overrides select with jwtPlans (for example "plan").
+	// Empty: this issuer's tokens have no plan, and get the rules' own
+	// limits.
+	PlanClaim string `json:"planClaim,omitempty"`
 }
 
 // KeyRef names an object in keygate's namespace and a data key in it.

@@ -21,6 +21,7 @@
 //	  leeway: 30s                    # clock skew allowed on exp, nbf, iat; default 0, max 5m
 //	  subjectClaim: sub              # default sub; the claim must be a non-empty string
 //	  scopesClaim: scope             # default scope; "a b c" or ["a", "b", "c"]
+//	  planClaim: plan                # optional; RateLimitPolicy overrides select by it (jwtPlans)
 //
 //	# An identity provider publishing a JWKS.
 //	- issuer: https://idp.example.com/

@@ -7,9 +7,13 @@ import (
 
 // Identity is what a verified token says about its bearer.
 type Identity struct {
-	Issuer    string
-	Subject   string
-	Scopes    []string
+	Issuer  string
+	Subject string
+	Scopes  []string
+	// Plan is the value of the issuer's planClaim: a string without
+	// control characters, or empty (no planClaim, no such claim, or a
+	// value that is not such a string).
+	Plan      string
 	ID        string // jti
 	ExpiresAt time.Time
 }

@@ -29,6 +29,7 @@ type issuer struct {
 	algs         map[string]bool
 	subjectClaim string
 	scopesClaim  string
+	planClaim    string
 	hmac         *objRef // exactly one of hmac, jwks, publicKeys is set
 	hmacKey      string
 	jwks         *jwksSource
@@ -78,6 +79,7 @@ func (a *Authenticator) compileIssuer(c *IssuerConfig, old *snapshot) (*issuer, 
 		algs:         map[string]bool{},
 		subjectClaim: c.SubjectClaim,
 		scopesClaim:  c.ScopesClaim,
+		planClaim:    c.PlanClaim,
 	}
 	for _, alg := range c.Algorithms {
 		is.algs[alg] = true
@@ -167,7 +169,11 @@ func (s *snapshot) route(raw string) (*issuer, error) {
 	return is, nil
 }
 
-// identity reads subject and scopes from verified claims.
+// maxPlanLen bounds a plan claim's value: jwtPlans in a RateLimitPolicy
+// are at most this long, so a longer value selects no override.
+const maxPlanLen = 64
+
+// identity reads subject, scopes and plan from verified claims.
 func (is *issuer) identity(claims jwt.MapClaims) (Identity, error) {
 	sub, _ := claims[is.subjectClaim].(string)
 	if sub == "" {
@@ -181,6 +187,11 @@ func (is *issuer) identity(claims jwt.MapClaims) (Identity, error) {
 		return Identity{}, err
 	}
 	id := Identity{Issuer: is.name, Subject: sub, Scopes: scopes}
+	if is.planClaim != "" {
+		if plan, _ := claims[is.planClaim].(string); len(plan) <= maxPlanLen && headerSafe(plan, false) {
+			id.Plan = plan
+		}
+	}
 	id.ID, _ = claims["jti"].(string)
 	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
 		id.ExpiresAt = exp.Time

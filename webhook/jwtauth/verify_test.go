@@ -25,6 +25,7 @@ func verifyConfig(t *testing.T) string {
   algorithms: [RS256]
   scopesClaim: scp
   subjectClaim: uid
+  planClaim: tier
   publicKeys:
   - |
 %s
@@ -165,6 +166,41 @@ func TestVerifyIdentity(t *testing.T) {
 			checkErr(t, err, nil, "")
 			if !slices.Equal(id.Scopes, tc.wantScopes) || id.Issuer != tc.iss || id.ID != "id-1" || !id.ExpiresAt.Equal(t0.Add(time.Hour)) {
 				t.Fatalf("identity = %+v, want scopes %v", id, tc.wantScopes)
+			}
+		})
+	}
+}
+
+// The plan claim is read only for an issuer that names one, and only as a
+// string safe to compare: anything else is no plan (the rules' own limits),
+// never an error.
+func TestVerifyPlanClaim(t *testing.T) {
+	e := newEnv(t, verifyConfig(t), true, hmacSecretObject("keygate-dev-jwt", devSecret))
+	eventually(t, "ready", e.auth.Ready)
+	for _, tc := range []struct {
+		name, iss string
+		plan      any
+		want      string
+	}{
+		{"issuer's plan claim", "rsa-issuer", "pro", "pro"},
+		{"issuer without planClaim", "keygate-dev", "pro", ""},
+		{"not a string", "rsa-issuer", []string{"pro"}, ""},
+		{"control character", "rsa-issuer", "pro\n", ""},
+		{"space", "rsa-issuer", "pro plus", ""},
+		{"too long", "rsa-issuer", strings.Repeat("p", maxPlanLen+1), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := claimsAt(tc.iss, map[string]any{"tier": tc.plan, "aud": "api", "uid": "bob"})
+			var tok string
+			if tc.iss == "rsa-issuer" {
+				tok = sign(t, jwt.SigningMethodRS256, rsaKey, claims, nil)
+			} else {
+				tok = sign(t, jwt.SigningMethodHS256, devSecret, claims, nil)
+			}
+			id, err := e.auth.Verify(context.Background(), tok)
+			checkErr(t, err, nil, "")
+			if id.Plan != tc.want {
+				t.Fatalf("plan %q, want %q", id.Plan, tc.want)
 			}
 		})
 	}

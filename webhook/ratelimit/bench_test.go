@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,9 +13,9 @@ import (
 // by ip (one by prefix, one by method) and one by header.
 func benchPolicy(tb testing.TB) []*Policy {
 	return []*Policy{mustCompile(tb, "bench",
-		record.Rule{Name: "global", Limit: 1_000_000_000, Period: time.Second, By: "ip"},
-		record.Rule{Name: "auth", Limit: 1_000_000_000, Period: time.Second, By: "ip", PathPrefixes: []string{"/api/other/", "/api/auth/"}},
-		record.Rule{Name: "tenant", Limit: 1_000_000_000, Period: time.Second, By: "header:X-Tenant", Methods: []string{"GET", "POST"}},
+		record.Rule{Name: "global", Limit: 1_000_000_000, Period: 24 * time.Hour, By: "ip"},
+		record.Rule{Name: "auth", Limit: 1_000_000_000, Period: 24 * time.Hour, By: "ip", PathPrefixes: []string{"/api/other/", "/api/auth/"}},
+		record.Rule{Name: "tenant", Limit: 1_000_000_000, Period: 24 * time.Hour, By: "header:X-Tenant", Methods: []string{"GET", "POST"}},
 	)}
 }
 
@@ -91,6 +92,61 @@ func BenchmarkCheckRedis3RulesSerial(b *testing.B) {
 			ps, req, ctx := benchPolicy(b), benchRequest(), context.Background()
 			for b.Loop() {
 				if d, err := l.Check(ctx, BeforeAuth, ps, req); err != nil || !d.Allowed {
+					b.Fatalf("%+v %v", d, err)
+				}
+			}
+		})
+	}
+}
+
+// benchPlans has three rules by apiKey that all match the request, one
+// with overrides that select the request's key: the check finds its plan
+// with one lookup in the policy.
+func benchPlans(tb testing.TB) ([]*Policy, *Request) {
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%04d", i)
+	}
+	p := mustCompile(tb, "plans",
+		record.Rule{Name: "per-minute", Limit: 1_000_000_000, Period: 24 * time.Hour, By: "apiKey", Overrides: []record.Override{
+			{Name: "enterprise", Limit: 1_000_000_000, APIKeys: keys[:500], JWTPlans: []string{"enterprise"}},
+			{Name: "pro", Limit: 900_000_000, APIKeys: keys[500:], JWTPlans: []string{"pro"}},
+		}},
+		record.Rule{Name: "sdk", Limit: 1_000_000_000, Period: 24 * time.Hour, By: "apiKey", PathPrefixes: []string{"/api/sdk/"}},
+		record.Rule{Name: "writes", Limit: 1_000_000_000, Period: 24 * time.Hour, By: "subject", Methods: []string{"POST"}},
+	)
+	return []*Policy{p}, &Request{Method: "POST", Path: "/api/sdk/events", APIKeyUID: keys[700], Subject: "acme"}
+}
+
+func BenchmarkCheckMemory3RulesOverride(b *testing.B) {
+	l := NewMemory(MemoryOptions{})
+	defer l.Close()
+	ps, req := benchPlans(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := l.Check(ctx, AfterAuth, ps, req)
+		if err != nil || !d.Allowed || !d.Counted {
+			b.Fatalf("%+v %v", d, err)
+		}
+	}
+}
+
+// BenchmarkCheckMemoryOneRule compares a calendar quota with a GCRA rule:
+// one rule each, the same request.
+func BenchmarkCheckMemoryOneRule(b *testing.B) {
+	for _, r := range []record.Rule{
+		{Name: "gcra", Limit: 1_000_000_000, Period: 24 * time.Hour, By: "apiKey"},
+		{Name: "quota", Limit: 1_000_000_000, Calendar: "month", TimeZone: "Europe/Paris", By: "apiKey"},
+	} {
+		b.Run(r.Name, func(b *testing.B) {
+			l := NewMemory(MemoryOptions{})
+			defer l.Close()
+			ps := []*Policy{mustCompile(b, "one", r)}
+			req, ctx := &Request{Method: "GET", Path: "/", APIKeyUID: "k"}, context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if d, err := l.Check(ctx, AfterAuth, ps, req); err != nil || !d.Allowed {
 					b.Fatalf("%+v %v", d, err)
 				}
 			}

@@ -37,6 +37,23 @@
 // request sent after that wait is admitted. A counter whose TAT has passed
 // has fully recovered and is the same as no counter, so it can be dropped.
 //
+// # Plans and quotas
+//
+// A rule's overrides give selected credentials another limit: the record
+// lists the ApiKey UIDs and JWT plan-claim values each override selects,
+// and Compile turns them into one map per policy from credential to the
+// override of each rule (the first listing wins), so a check finds its
+// plan with one lookup and evaluates no selector. A credential keeps its
+// counter when its plan changes.
+//
+// A rule with a calendar window (day, week from Monday, month; in an IANA
+// zone) is a quota: it admits limit requests per window. Its counter holds
+// the window's end plus the count, where a TAT would be, so it needs no
+// reset, costs what a TAT costs, and is dropped like a recovered TAT once
+// the window is over (quota.go). Its refusal has Quota set and waits until
+// the window's end. A GCRA rule's period/limit must be at least a
+// microsecond, the unit of the Redis script.
+//
 // # Memory and what happens at the bound
 //
 // The memory limiter holds one entry per rule and client: a 16-byte key (a
@@ -68,13 +85,15 @@
 // With Redis, every check is one EVALSHA of a Lua script that runs GCRA over
 // all the check's keys atomically, all or nothing, with Redis's own clock
 // (TIME), and stores each TAT with an expiry at its full recovery, so keys
-// disappear on their own. Keys are "keygate:rl:v1:<namespace>/<policy>:
-// <rule>:" and a SHA-256 prefix of the counted value. All keygate replicas
-// share the counts. Concurrent checks are batched into pipelines by
-// go-redis's autopipeliner (each check is still one EVALSHA, sharing a
-// write with others); RedisOptions.NoAutoPipeline turns that off. Only a
-// single Redis server (or a primary) is supported,
-// not Redis Cluster: one script touches several keys.
+// disappear on their own. Keys are "keygate:rl:v2:{<tag>}:<namespace>/
+// <policy>:<rule>", the tag a SHA-256 prefix of the counted value (see
+// redisKey). All keygate replicas share the counts. Concurrent checks are
+// batched into pipelines by go-redis's autopipeliner (each check is still
+// one EVALSHA, sharing a write with others); RedisOptions.NoAutoPipeline
+// turns that off. With RedisOptions.Cluster the counters live in a Redis
+// Cluster: a check's keys of one value share a slot and stay one script;
+// a check counting several values runs one script per value and refunds
+// on refusal (see redis_cluster.go).
 //
 // When Redis fails, OnError decides: "local" (the default) counts in this
 // process's memory limiter until Redis answers again, so each replica

@@ -194,10 +194,16 @@ func (r *rule) value(req *Request) (string, bool) {
 // slot is one rule counting one request.
 type slot struct {
 	r     *rule
+	p     *params // the limit that applies: the rule's own or an override's
 	value string
 	key   memKey
 	shard uint64
-	tat   int64 // the rule's TAT after the check, in the backend's unit
+	// tat is the rule's TAT after the check, in the backend's unit; for a
+	// quota, now plus the count (so that it moves with the clock as a TAT
+	// does).
+	tat int64
+	// win is a quota's window, in the backend's unit.
+	win window
 }
 
 // maxInline is how many counting rules a check holds on the stack; more
@@ -211,13 +217,17 @@ func collect(dst []slot, stage Stage, policies []*Policy, req *Request) []slot {
 		if p == nil {
 			continue
 		}
+		var row planRow
+		if stage == AfterAuth {
+			row = p.planFor(req)
+		}
 		for i := range p.rules {
 			r := &p.rules[i]
 			if r.stage != stage || !r.matches(req.Method, req.Path) {
 				continue
 			}
 			if v, ok := r.value(req); ok {
-				dst = append(dst, slot{r: r, value: v})
+				dst = append(dst, slot{r: r, p: r.paramsFor(row, i), value: v})
 			}
 		}
 	}

@@ -152,11 +152,17 @@ func (m *memStore) charge(slots []slot, now int64) bool {
 	for i := range slots {
 		s := &slots[i]
 		s.tat = m.shards[s.shard].m[s.key]
-		if _, wait := s.r.ns.step(s.tat, now); wait > 0 {
+		if s.r.cal != nil {
+			s.win = s.r.cal.at(now)
+		}
+		if _, over := s.step(now, nsParams); over {
 			admitted = false
 		}
 	}
 	if !admitted {
+		for i := range slots {
+			slots[i].found(now)
+		}
 		return false
 	}
 	for i := range slots {
@@ -168,8 +174,9 @@ func (m *memStore) charge(slots []slot, now int64) bool {
 				m.metrics.evictions.Inc()
 			}
 		}
-		s.tat, _ = s.r.ns.step(s.tat, now)
+		s.tat, _ = s.step(now, nsParams)
 		sh.m[s.key] = s.tat
+		s.found(now)
 		sh.peak = max(sh.peak, len(sh.m))
 		if isNew {
 			if sh.inserts++; sh.inserts >= m.perShard {

@@ -22,10 +22,11 @@ var ErrInvalidPolicy = errors.New("invalid RateLimitPolicy record")
 const (
 	maxLimit     = 1_000_000_000
 	minPeriod    = time.Second
-	maxPeriod    = 24 * time.Hour
+	maxPeriod    = 744 * time.Hour // 31 days
 	maxListItems = 64
-	maxItemLen   = 1024
+	maxItemLen   = 256
 	maxRules     = 64
+	maxOverrides = 16
 )
 
 var (
@@ -49,14 +50,17 @@ const (
 type Policy struct {
 	name  string
 	rules []rule
+	// keyPlans and jwtPlans give, for an ApiKey's UID or a JWT's plan
+	// claim, the override each rule applies (see planRow): one lookup a
+	// check, no selector evaluated.
+	keyPlans map[string]planRow
+	jwtPlans map[string]planRow
 }
 
 // rule is one compiled rule with everything the hot path needs precomputed.
 type rule struct {
 	policy   string
 	name     string
-	limit    int64
-	window   time.Duration
 	by       byKind
 	header   string // canonical header name for byHeader
 	stage    Stage
@@ -65,10 +69,11 @@ type rule struct {
 	fold     bool      // paths and prefixes ignore letter case
 	methods  methodSet // zero: every method
 
-	ns gcra // parameters in nanoseconds (memory)
-	us gcra // parameters in microseconds (Redis)
-	// usArgs are us's interval and capacity boxed once for the script.
-	usArgs [2]any
+	// own is the rule's own limit; overrides are its plans, in order.
+	own       params
+	overrides []params
+	// cal is the calendar window of a quota; nil for a rolling rule.
+	cal *calendar
 	// idA and idB name the rule in memory keys (see memKey).
 	idA, idB uint64
 	// redisPrefix starts every Redis key of the rule.
@@ -112,6 +117,9 @@ func compile(rec *record.RateLimitPolicy, m *Metrics) (*Policy, error) {
 			return nil, fmt.Errorf("%w %s: rule %q: %w", ErrInvalidPolicy, name, in.Name, err)
 		}
 	}
+	if err := p.compilePlans(rec); err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrInvalidPolicy, name, err)
+	}
 	return p, nil
 }
 
@@ -122,10 +130,22 @@ func compileRule(r *rule, policy string, in *record.Rule, m *Metrics) error {
 	if in.Limit < 1 || in.Limit > maxLimit {
 		return fmt.Errorf("limit %d is not between 1 and %d", in.Limit, maxLimit)
 	}
-	if in.Period < minPeriod || in.Period > maxPeriod {
-		return fmt.Errorf("period %s is not between %s and %s", in.Period, minPeriod, maxPeriod)
+	cal, err := newCalendar(in.Calendar, in.TimeZone)
+	if err != nil {
+		return err
+	}
+	if cal != nil && in.Period != 0 {
+		return errors.New("a rule has a period or a calendar window, not both")
+	}
+	own, err := newParams("", in.Limit, in.Period, cal)
+	if err != nil {
+		return err
 	}
 	if err := compileBy(r, in.By); err != nil {
+		return err
+	}
+	overrides, err := compileOverrides(in, r.stage, cal)
+	if err != nil {
 		return err
 	}
 	if err := checkPaths(in.Paths, in.PathPrefixes); err != nil {
@@ -136,13 +156,11 @@ func compileRule(r *rule, policy string, in *record.Rule, m *Metrics) error {
 		return err
 	}
 	*r = rule{
-		policy: policy, name: in.Name, limit: in.Limit, window: in.Period,
+		policy: policy, name: in.Name,
 		by: r.by, header: r.header, stage: r.stage,
 		paths: trimmed(in.Paths), prefixes: clone(in.PathPrefixes), fold: in.CaseInsensitivePaths, methods: methods,
-		ns: newGCRA(in.Period, in.Limit, time.Nanosecond),
-		us: newGCRA(in.Period, in.Limit, time.Microsecond),
+		own: own, overrides: overrides, cal: cal,
 	}
-	r.usArgs = [2]any{r.us.interval, r.us.capacity}
 	r.idA, r.idB = ruleID(policy, in.Name)
 	r.redisPrefix = "keygate:rl:v1:" + policy + ":" + in.Name + ":"
 	r.allowed = m.decisions.WithLabelValues(policy, in.Name, "allowed")

@@ -49,7 +49,7 @@ func TestCompileAcceptsTheSeedTable(t *testing.T) {
 		t.Errorf("stages: %v %v %v", p.rules[0].stage, p.rules[3].stage, p.rules[7].stage)
 	}
 	// 600 per minute: one request every 100ms, 600 of them at once.
-	if g := p.rules[3].ns; g.interval != int64(100*time.Millisecond) || g.capacity != int64(time.Minute) {
+	if g := p.rules[3].own.ns; g.interval != int64(100*time.Millisecond) || g.capacity != int64(time.Minute) {
 		t.Errorf("sdk gcra = %+v", g)
 	}
 }
@@ -75,7 +75,19 @@ func TestCompileRejects(t *testing.T) {
 		{"zero limit", with(func(r *record.Rule) { r.Limit = 0 }), "limit 0"},
 		{"huge limit", with(func(r *record.Rule) { r.Limit = 2_000_000_000 }), "limit 2000000000"},
 		{"short period", with(func(r *record.Rule) { r.Period = time.Millisecond }), "period 1ms"},
-		{"long period", with(func(r *record.Rule) { r.Period = 25 * time.Hour }), "period 25h"},
+		{"long period", with(func(r *record.Rule) { r.Period = 745 * time.Hour }), "period 745h"},
+		// Redis counts in microseconds: a faster rule would be capped there.
+		{"sub-microsecond interval", with(func(r *record.Rule) { r.Limit, r.Period = 1_000_001, time.Second }), "more than one request per microsecond"},
+		{"period and calendar", with(func(r *record.Rule) { r.Calendar = "month" }), "not both"},
+		{"bad calendar", with(func(r *record.Rule) { r.Period, r.Calendar = 0, "year" }), `calendar "year"`},
+		{"bad zone", with(func(r *record.Rule) { r.Period, r.Calendar, r.TimeZone = 0, "day", "Mars/Olympus" }), "Mars/Olympus"},
+		{"override on ip rule", with(func(r *record.Rule) { r.Overrides = []record.Override{{Name: "pro", Limit: 5}} }), "only rules by apiKey"},
+		{"override too fast", with(func(r *record.Rule) {
+			r.By, r.Overrides = "apiKey", []record.Override{{Name: "pro", Limit: 2_000_000, Period: time.Second}}
+		}), "override pro"},
+		{"override period on quota", with(func(r *record.Rule) {
+			r.By, r.Period, r.Calendar, r.Overrides = "apiKey", 0, "day", []record.Override{{Name: "pro", Limit: 5, Period: time.Hour}}
+		}), "has no period"},
 		{"bad by", with(func(r *record.Rule) { r.By = "cookie" }), `by "cookie"`},
 		{"bad header", with(func(r *record.Rule) { r.By = "header:a b" }), `by "header:a b"`},
 		{"empty header", with(func(r *record.Rule) { r.By = "header:" }), `by "header:"`},

@@ -29,6 +29,10 @@ type Request struct {
 	// SharedSubject is what by: sharedSubject counts: the ApiKey's
 	// spec.subject or the JWT's sub, whoever issued it.
 	SharedSubject string
+	// Plan is a JWT's plan claim (planClaim of its issuer), which
+	// overrides select by jwtPlans; empty for an ApiKey, which overrides
+	// select by APIKeyUID.
+	Plan string
 }
 
 // SubjectKey is the Request.Subject of a JWT: the issuer and the sub,
@@ -48,8 +52,15 @@ type Decision struct {
 	// Policy is its RateLimitPolicy, "namespace/name".
 	Policy string
 	Rule   string
-	// Limit and Window are the rule's limit and period; Remaining is how
-	// many more requests it admits right now (0 when refused).
+	// Override names the rule's override (plan) that applied, empty for
+	// the rule's own limit. Quota is set for a calendar quota, and
+	// Calendar is then its window (day, week or month).
+	Override string
+	Quota    bool
+	Calendar string
+	// Limit and Window are the limit that applied and its period (a
+	// quota's: the length of its current window); Remaining is how many
+	// more requests it admits right now (0 when refused).
 	Limit     int64
 	Window    time.Duration
 	Remaining int64
