@@ -92,3 +92,19 @@ func BenchmarkGRPCCheck(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheckHandlerHide is BenchmarkCheckHandler with hide=true and
+// a Cookie header to filter.
+func BenchmarkCheckHandlerHide(b *testing.B) {
+	h := newHarness(b)
+	handler := h.srv.Handler()
+	r := nginxReq("?scopes=events:write&hide=true", orig, "X-API-Key", keySecret, "Cookie", "a=1; session_token=x; b=2")
+	b.ReportAllocs()
+	for b.Loop() {
+		w := discardWriter{h: http.Header{}}
+		handler.ServeHTTP(&w, r)
+		if w.code != http.StatusOK {
+			b.Fatal(w.code)
+		}
+	}
+}

@@ -37,7 +37,7 @@ import (
 // JSON body, as an OkHttpResponse or a DeniedHttpResponse.
 //
 // Options: --grpc-options, with each option the route's context_extensions
-// set (auth, scopes, keyTypes, namespaces, policy) replacing that one
+// set (auth, scopes, keyTypes, namespaces, policy, hide) replacing that one
 // option. Like the check URL, they come from the proxy's or the server's
 // configuration, never from the client. Unknown keys are INVALID_OPTIONS.
 //
@@ -216,7 +216,8 @@ func checkResponse(v *check.Verdict) *authv3.CheckResponse {
 
 // okResponse sets the identity headers the verdict gives, removes the
 // others from the upstream request, and adds the rate-limit headers to the
-// client's response.
+// client's response. With hide it also removes the credential headers and
+// the apiKey query parameter, and sets the cookies that remain.
 func okResponse(v *check.Verdict) *authv3.OkHttpResponse {
 	ok := &authv3.OkHttpResponse{}
 	for i, name := range check.UpstreamHeaders {
@@ -225,6 +226,12 @@ func okResponse(v *check.Verdict) *authv3.OkHttpResponse {
 		}
 	}
 	ok.HeadersToRemove, _ = v.ClearedHeaders()
+	if v.Hide {
+		if v.Cookie != "" {
+			ok.Headers = append(ok.Headers, headerOption("cookie", v.Cookie))
+		}
+		ok.QueryParametersToRemove = check.HiddenQueryParameters
+	}
 	if v.Limit.Counted {
 		h := make(http.Header, 3)
 		v.Limit.AppendHeaders(h)

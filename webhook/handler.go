@@ -53,13 +53,18 @@ func writeVerdict(w http.ResponseWriter, v *check.Verdict, compat, envoy bool) {
 // writeAllowed answers 200 with the identity headers for the upstream.
 // Envoy copies only the headers an answer has, so for Envoy the answer
 // also lists those the upstream must lose; nginx and Traefik replace every
-// header they are told to copy, set or not.
+// header they are told to copy, set or not. With hide, the answer holds
+// the request's cookies without session_token, and never X-API-Key or
+// Authorization: a proxy told to copy those three replaces the client's.
 func writeAllowed(w http.ResponseWriter, v *check.Verdict, envoy bool) {
 	h := w.Header()
 	for i, name := range check.UpstreamHeaders {
 		if val := v.UpstreamHeader(i); val != nil {
 			h[name] = val
 		}
+	}
+	if v.Hide && v.Cookie != "" {
+		h["Cookie"] = []string{v.Cookie}
 	}
 	if envoy {
 		if _, joined := v.ClearedHeaders(); joined != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"text/template"
@@ -28,12 +29,15 @@ const (
 	annServerSnippet   = "nginx.ingress.kubernetes.io/server-snippet"
 )
 
-// route is one Ingress path: requests under Path are checked with AuthURL.
+// route is one Ingress path: requests under Path are checked with AuthURL,
+// and the auth answer's ResponseHeaders are copied onto the upstream
+// request.
 type route struct {
-	ID       int
-	Path     string
-	AuthURL  string
-	AuthHost string
+	ID              int
+	Path            string
+	AuthURL         string
+	AuthHost        string
+	ResponseHeaders []string
 }
 
 type nginxConf struct {
@@ -108,7 +112,7 @@ http {
             auth_request        /_external-auth-{{.ID}}-Prefix;
             auth_request_set    $auth_cookie $upstream_http_set_cookie;
             add_header          Set-Cookie $auth_cookie;
-{{- range $i, $h := $.ResponseHeaders}}
+{{- range $i, $h := .ResponseHeaders}}
             auth_request_set $authHeader{{$i}} $upstream_http_{{var $h}};
             proxy_set_header '{{$h}}' $authHeader{{$i}};
 {{- end}}
@@ -150,9 +154,11 @@ func nginxFromSample(t *testing.T) (conf nginxConf, sampleAuthURL string) {
 }
 
 // routeSpec is one path of an Ingress and its check: the auth server's
-// base URL and the check URL's query (the per-route options).
+// base URL, the check URL's query (the per-route options), and auth
+// response headers to copy upstream besides the sample's.
 type routeSpec struct {
 	Path, Auth, Query string
+	ResponseHeaders   []string
 }
 
 // startNginx runs nginx in front of up with one location per route, as
@@ -165,7 +171,8 @@ func startNginx(t *testing.T, up *upstream, routes ...routeSpec) string {
 	conf.Listen = freeAddr(t)
 	conf.Upstream = strings.TrimPrefix(up.srv.URL, "http://")
 	for i, r := range routes {
-		conf.Routes = append(conf.Routes, route{ID: i, Path: r.Path, AuthURL: r.Auth + "/check" + r.Query, AuthHost: strings.TrimPrefix(r.Auth, "http://")})
+		conf.Routes = append(conf.Routes, route{ID: i, Path: r.Path, AuthURL: r.Auth + "/check" + r.Query, AuthHost: strings.TrimPrefix(r.Auth, "http://"),
+			ResponseHeaders: append(slices.Clone(conf.ResponseHeaders), r.ResponseHeaders...)})
 	}
 	var buf bytes.Buffer
 	if err := nginxTemplate.Execute(&buf, conf); err != nil {

@@ -89,8 +89,17 @@ func (d *Decider) maxBody() int64 {
 // Decide decides one request under the route's options o, which must be
 // valid (o.Err() == nil): rate limits by ip and header first, then the
 // credential, then rate limits by apiKey and subject. When a policy applies,
-// a path CleanPath refuses is refused with 400 BAD_REQUEST.
+// a path CleanPath refuses is refused with 400 BAD_REQUEST. An admission
+// under the hide option carries what the request's cookies become.
 func (d *Decider) Decide(ctx context.Context, o *Options, r *Request) Verdict {
+	v := d.decide(ctx, o, r)
+	if o.Hide && v.Refusal == nil {
+		v.Hide, v.Cookie = true, WithoutSessionCookie(r.Header["Cookie"])
+	}
+	return v
+}
+
+func (d *Decider) decide(ctx context.Context, o *Options, r *Request) Verdict {
 	v := Verdict{Auth: o.Auth}
 	if d.TrustedHops > 0 && len(r.Header["X-Forwarded-For"]) == 0 {
 		d.missingForwardedFor()

@@ -36,7 +36,10 @@ type Options struct {
 	policies   []string
 	// Compat asks for ingress-nginx's shape of a refusal (compat=nginx).
 	Compat bool
-	err    error // set when the options are invalid
+	// Hide keeps an admitted request's credentials from the upstream
+	// (hide=true; see hide.go).
+	Hide bool
+	err  error // set when the options are invalid
 
 	// resolved caches the policies' compiled form for one index generation.
 	resolved atomic.Pointer[resolvedPolicies]
@@ -106,8 +109,10 @@ func (o *Options) set(name, v string) error {
 			err = fmt.Errorf("option compat=%q is not known; the only value is nginx", v)
 		}
 		o.Compat = true
+	case "hide":
+		o.Hide, err = parseBool(name, v)
 	default:
-		err = fmt.Errorf("option %q is not known; options are auth, scopes, keyTypes, namespaces, policy, compat", name)
+		err = fmt.Errorf("option %q is not known; options are auth, scopes, keyTypes, namespaces, policy, compat, hide", name)
 	}
 	return err
 }
@@ -124,6 +129,17 @@ func parseAuth(v string) (AuthMode, error) {
 		return AuthNone, nil
 	}
 	return 0, fmt.Errorf("option auth=%q is not known; use any, apikey, jwt or none", v)
+}
+
+// parseBool reads true or false, and no other spelling.
+func parseBool(name, v string) (bool, error) {
+	switch v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("option %s=%q is not known; use true or false", name, v)
 }
 
 func parseKeyTypes(v string) (uint8, error) {

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/keygate-dev/keygate/webhook/index"
@@ -33,6 +34,11 @@ type Verdict struct {
 	Limit   ratelimit.Decision
 	// Auth is the route's auth mode, which names the 401's challenge.
 	Auth AuthMode
+	// Hide is set on an admission under the hide option: the answer
+	// keeps the credentials from the upstream, and Cookie is what the
+	// request's Cookie header becomes ("" when no cookie remains).
+	Hide   bool
+	Cookie string
 }
 
 // Refused is a verdict made before any credential was read.
@@ -119,29 +125,64 @@ func (v *Verdict) UpstreamHeader(i int) []string {
 	return nil
 }
 
-// ClearedHeaders are the UpstreamHeaders that an admitted request must
-// lose, in lower case (for ext_authz gRPC's headers_to_remove), and the
-// same as one comma-separated value (for Envoy HTTP's
-// x-envoy-auth-headers-to-remove). Both are shared: they must not be
-// modified, and returning them allocates nothing.
+// ClearedHeaders are the headers an admitted request must lose, in lower
+// case (for ext_authz gRPC's headers_to_remove), and the same as one
+// comma-separated value (for Envoy HTTP's x-envoy-auth-headers-to-remove):
+// the UpstreamHeaders the verdict does not set and, with hide, the
+// credential headers, with cookie among them when no cookie remains. Both
+// are shared: they must not be modified, and returning them allocates
+// nothing.
 func (v *Verdict) ClearedHeaders() (names, joined []string) {
+	m := clearAll
 	switch v.Identity.Method {
 	case MethodAPIKey:
-		return clearedAPIKey, clearedAPIKeyJoined
+		m = clearAPIKey
 	case MethodJWT:
-		return clearedJWT, clearedJWTJoined
+		m = clearJWT
 	}
-	return clearedAll, clearedAllJoined
+	c := &cleared[m][hideNone]
+	switch {
+	case v.Hide && v.Cookie == "":
+		c = &cleared[m][hideAll]
+	case v.Hide:
+		c = &cleared[m][hideKeepCookie]
+	}
+	return c.names, c.joined
 }
 
-var (
-	clearedAPIKey       = []string{"x-auth-issuer"}
-	clearedJWT          = []string{"x-auth-key-id", "x-auth-key-type"}
-	clearedAll          = []string{"x-auth-subject", "x-auth-method", "x-auth-key-id", "x-auth-key-type", "x-auth-scopes", "x-auth-issuer"}
-	clearedAPIKeyJoined = []string{strings.Join(clearedAPIKey, ",")}
-	clearedJWTJoined    = []string{strings.Join(clearedJWT, ",")}
-	clearedAllJoined    = []string{strings.Join(clearedAll, ",")}
+// Rows and columns of cleared.
+const (
+	clearAPIKey = iota
+	clearJWT
+	clearAll
 )
+
+const (
+	hideNone = iota
+	hideKeepCookie
+	hideAll
+)
+
+type clearedList struct{ names, joined []string }
+
+var cleared = func() (t [3][3]clearedList) {
+	identity := [3][]string{
+		clearAPIKey: {"x-auth-issuer"},
+		clearJWT:    {"x-auth-key-id", "x-auth-key-type"},
+		clearAll:    {"x-auth-subject", "x-auth-method", "x-auth-key-id", "x-auth-key-type", "x-auth-scopes", "x-auth-issuer"},
+	}
+	hidden := [3][]string{
+		hideKeepCookie: {"x-api-key", "authorization"},
+		hideAll:        {"x-api-key", "authorization", "cookie"},
+	}
+	for m := range t {
+		for h := range t[m] {
+			names := append(slices.Clone(identity[m]), hidden[h]...)
+			t[m][h] = clearedList{names, []string{strings.Join(names, ",")}}
+		}
+	}
+	return t
+}()
 
 // subjects returns what by: subject and by: sharedSubject count: an
 // ApiKey's subject for both; for a JWT, its sub qualified by its issuer
