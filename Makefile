@@ -8,14 +8,24 @@ NAMESPACE ?= keygate-system
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.2
 GOLANGCI_LINT_VERSION ?= v2.15.0
+CYCLONEDX_GOMOD_VERSION ?= v1.10.0
+ACTIONLINT_VERSION ?= v1.7.12
 
 LOCALBIN ?= $(shell pwd)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+CYCLONEDX_GOMOD ?= $(LOCALBIN)/cyclonedx-gomod-$(CYCLONEDX_GOMOD_VERSION)
+ACTIONLINT ?= $(LOCALBIN)/actionlint-$(ACTIONLINT_VERSION)
 KUBECTL ?= kubectl
 
 GO ?= go
+# The release: the Helm chart's version (without the v) and appVersion
+# (make chart writes both into charts/keygate/Chart.yaml), and the tag of
+# make release. The one place the version is set.
+VERSION ?= v0.1.0
+# The architecture of the release binary and image.
+GOARCH ?= $(shell $(GO) env GOARCH)
 # Fuzz time per target for make fuzz.
 FUZZTIME ?= 30s
 
@@ -37,6 +47,7 @@ help: ## Show this help.
 manifests: controller-gen ## Generate CRDs and RBAC from the markers in api/, controllers/ and webhook/.
 	$(CONTROLLER_GEN) rbac:roleName=keygate-controller crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac/controller
 	$(CONTROLLER_GEN) rbac:roleName=keygate-auth-server paths="./webhook/..." output:rbac:artifacts:config=config/rbac/auth-server
+	./hack/chart-sync.sh $(VERSION)
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -55,11 +66,12 @@ lint: golangci-lint ## Run golangci-lint (.golangci.yml): vet, staticcheck, impo
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
-verify: generate manifests lint ## Regenerate code and manifests, lint; fail when they differ from what is committed.
+verify: generate manifests lint actionlint ## Regenerate code and manifests, lint; fail when they differ from what is committed.
+	$(ACTIONLINT) .github/workflows/*.yaml
 	$(GO) mod tidy
 	@if [ -n "$$(gofmt -l $$(git ls-files '*.go'))" ]; then echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; fi
 	@if ! git diff --exit-code --stat -- . ; then echo "generated files are out of date: run make generate manifests and commit"; exit 1; fi
-	@if [ -n "$$(git status --porcelain --untracked-files=all -- api config go.mod go.sum)" ]; then git status --porcelain -- api config go.mod go.sum; echo "untracked generated files: commit them"; exit 1; fi
+	@if [ -n "$$(git status --porcelain --untracked-files=all -- api config charts go.mod go.sum)" ]; then git status --porcelain -- api config charts go.mod go.sum; echo "untracked generated files: commit them"; exit 1; fi
 
 .PHONY: test-deps
 test-deps: ## Install what the tests need: envtest binaries, nginx, redis-server, third-party CRDs.
@@ -98,6 +110,22 @@ dev: build ## Run the whole product locally with no cluster: control plane, cont
 docker-build: ## Build the container image IMG.
 	docker build -t $(IMG) .
 
+##@ Release
+
+.PHONY: chart
+chart: ## Copy the CRDs, roles and alerts into charts/keygate and write VERSION into its Chart.yaml.
+	./hack/chart-sync.sh $(VERSION)
+
+# The static release binary. The Dockerfile's go build line uses the same
+# flags (test/image compares the two lines).
+.PHONY: build-static
+build-static: ## Build the static release binary dist/keygate-linux-GOARCH.
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath -buildvcs=false -ldflags="-s -w" -o dist/keygate-linux-$(GOARCH) .
+
+.PHONY: release
+release: build-static cyclonedx-gomod ## Write dist/ for VERSION: image (OCI layout), install.yaml, crds.yaml, chart, SBOM, SHA256SUMS.
+	GOARCH=$(GOARCH) CYCLONEDX_GOMOD=$(CYCLONEDX_GOMOD) ./hack/release.sh $(VERSION) dist/keygate-linux-$(GOARCH)
+
 ##@ Deployment
 
 .PHONY: install
@@ -133,3 +161,13 @@ $(KUSTOMIZE):
 golangci-lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT):
 	./hack/go-install.sh $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: cyclonedx-gomod
+cyclonedx-gomod: $(CYCLONEDX_GOMOD)
+$(CYCLONEDX_GOMOD):
+	./hack/go-install.sh $@ github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_GOMOD_VERSION)
+
+.PHONY: actionlint
+actionlint: $(ACTIONLINT)
+$(ACTIONLINT):
+	./hack/go-install.sh $@ github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
