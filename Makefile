@@ -78,6 +78,7 @@ test-deps: ## Install what the tests need: envtest binaries, nginx, redis-server
 	./hack/setup-envtest.sh >/dev/null
 	./hack/install-e2e-deps.sh
 	./hack/third-party-crds.sh >/dev/null
+	./hack/install-traefik.sh >/dev/null
 
 .PHONY: test
 test: test-deps vet ## Run every test: unit, envtest integration, end to end through nginx and Redis.

@@ -11,11 +11,20 @@
 # $XDG_CACHE_HOME/keygate, or ~/.cache/keygate: tools/), so a second clone
 # copies it in a second. v3.7.x does not build here (some of its
 # dependencies' versions are not served). Progress goes to stderr.
+#
+#   hack/install-traefik.sh            builds or copies it, prints its path
+#   hack/install-traefik.sh --version  prints the pinned version only (the
+#                                      one pin: hack/third-party-crds.sh reads
+#                                      Traefik's CRDs at the same version)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GO=${GO:-go}
 TRAEFIK_VERSION=${TRAEFIK_VERSION:-v3.6.12}
+if [[ "${1:-}" == --version ]]; then
+	echo "$TRAEFIK_VERSION"
+	exit 0
+fi
 DEST="$ROOT/bin/traefik-$TRAEFIK_VERSION"
 CACHE="${KEYGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keygate}/tools/traefik-$TRAEFIK_VERSION"
 log() { echo "install-traefik: $*" >&2; }

@@ -2,9 +2,11 @@
 // the controller and the auth server wired as keygate dev wires them, an
 // echo upstream, and a real nginx configured as ingress-nginx configures
 // itself for an Ingress with keygate's documented annotations. Requests go
-// over real HTTP through nginx. Traefik and Envoy are not packaged in this
-// system's Debian release, so their request shapes are driven by a Go
-// client instead (proxies_test.go).
+// over real HTTP through nginx, and through a real Traefik built from its Go
+// module (traefik_*.go) with both of its Kubernetes providers reading the
+// project's samples. Envoy cannot be had here (no package, no module that
+// builds it), so its request shapes are driven by a Go client instead
+// (proxies_test.go); that is not a real Envoy.
 package e2e_test
 
 import (

@@ -19,12 +19,13 @@ import (
 	"github.com/keygate-dev/keygate/internal/devenv"
 )
 
-// Traefik and Envoy are not in this system's package registry (Debian
-// bookworm has neither a traefik nor an envoy package), so these tests send
-// the requests that Traefik's ForwardAuth middleware and Envoy's ext_authz
-// filter (HTTP and gRPC services) send, with a Go client, and check that the auth server
-// answers them as those proxies pass answers on: status, headers and body
-// unchanged, a 429 as a real 429.
+// Envoy is in none of the registries this project can reach, so these tests
+// send the requests that Envoy's ext_authz filter (HTTP and gRPC services)
+// sends, with a Go client: they are not a real Envoy. They check that the
+// auth server answers as Envoy passes answers on: status, headers and body
+// unchanged, a 429 as a real 429. The Traefik-shaped requests here stay as a
+// quick check of ForwardAuth's request shape; real Traefik runs in
+// traefik_*.go.
 
 type proxyFixture struct {
 	s    *stack
