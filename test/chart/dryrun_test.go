@@ -20,20 +20,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/keygate-dev/keygate/internal/manifest"
+	"github.com/keygate-dev/keygate/test/testenv"
 )
-
-// warnings collects the API server's warnings (Pod Security violations
-// of a Deployment's pod template arrive as warnings).
-type warnings struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, text)
-}
 
 // restrictedNamespace creates the release namespace, enforcing the
 // restricted Pod Security Standard as config/default's does.
@@ -74,7 +62,7 @@ func prometheusOperatorCRDs(t *testing.T) {
 // error or a warning.
 func dryRun(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
-	w := &warnings{}
+	w := &testenv.Warnings{}
 	rc := rest.CopyConfig(cfg)
 	rc.WarningHandler = w
 	c, err := client.New(rc, client.Options{Scheme: scheme.Scheme})
@@ -85,7 +73,7 @@ func dryRun(t *testing.T, objs []*unstructured.Unstructured) {
 	if err := manifest.Apply(context.Background(), c, objs, client.DryRunAll); err != nil {
 		t.Fatalf("server-side dry-run: %v", err)
 	}
-	for _, m := range w.msgs {
+	for _, m := range w.Messages() {
 		t.Errorf("API server warning: %s", m)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/release"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/keygate-dev/keygate/internal/manifest"
@@ -74,19 +72,7 @@ func values(t *testing.T, y string) map[string]any {
 // kustomize runs `kustomize build dir` in-process.
 func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	y, err := m.AsYaml()
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifest.DecodeObjects(y)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
+	return testenv.Kustomize(t, dir)
 }
 
 // find returns the one object of that kind and name, or fails the test.

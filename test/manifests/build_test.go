@@ -7,8 +7,6 @@ import (
 	"github.com/keygate-dev/keygate/internal/manifest"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/keygate-dev/keygate/test/testenv"
 )
@@ -21,20 +19,7 @@ func repoPath(parts ...string) string {
 // build runs `kustomize build dir` in-process, as kustomize v5 does.
 func build(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	y, err := m.AsYaml()
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := manifest.DecodeObjects(y)
-	if err != nil {
-		t.Fatalf("decoding the output of kustomize build %s: %v", dir, err)
-	}
-	return objs
+	return testenv.Kustomize(t, dir)
 }
 
 // find returns the object of that kind and name, failing the test when

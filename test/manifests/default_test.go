@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/keygate-dev/keygate/internal/manifest"
+	"github.com/keygate-dev/keygate/test/testenv"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,22 +17,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// warnings collects the API server's warning headers (Pod Security
-// violations arrive as warnings on Deployments).
-type warnings struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, text)
-}
-
-func warningClient(t *testing.T) (client.Client, *warnings) {
+func warningClient(t *testing.T) (client.Client, *testenv.Warnings) {
 	t.Helper()
-	w := &warnings{}
+	w := &testenv.Warnings{}
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WarningHandler = w
 	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
@@ -82,7 +69,7 @@ func TestDefaultIsValid(t *testing.T) {
 	if err := manifest.Apply(ctx, c, objs, client.DryRunAll); err != nil {
 		t.Fatalf("server-side dry-run of config/default: %v", err)
 	}
-	for _, m := range w.msgs {
+	for _, m := range w.Messages() {
 		t.Errorf("API server warning: %s", m)
 	}
 }
