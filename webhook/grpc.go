@@ -87,7 +87,7 @@ func (s *Server) recoverCheck(ctx context.Context, req any, info *grpc.UnaryServ
 				return
 			}
 			v := check.Refused(check.RefInternal, check.DefaultOptions)
-			s.metrics.observe(&v, 0)
+			s.metrics.observe(&v, nil, time.Now())
 			resp, err = checkResponse(&v), nil
 		}
 	}()
@@ -99,26 +99,30 @@ func (s *Server) recoverCheck(ctx context.Context, req any, info *grpc.UnaryServ
 // that Envoy's failure_mode_allow can never turn it into an admission.
 func (a *grpcAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	start := time.Now()
-	v := a.decide(ctx, req)
+	var orig check.Request
+	v := a.decide(ctx, req, &orig)
 	resp := checkResponse(&v)
-	a.s.metrics.observe(&v, time.Since(start))
+	a.s.metrics.observe(&v, &orig, start)
 	return resp, nil
 }
 
-func (a *grpcAuthz) decide(ctx context.Context, req *authv3.CheckRequest) check.Verdict {
+// decide reads the original request into r (empty when the check is
+// refused before that) and decides.
+func (a *grpcAuthz) decide(ctx context.Context, req *authv3.CheckRequest, r *check.Request) check.Verdict {
 	s := a.s
 	if !s.Ready() {
 		return check.Refused(check.RefNotReady, check.DefaultOptions)
 	}
 	o := s.options.Get(mergeOptions(s.cfg.GRPCOptions, req.GetAttributes().GetContextExtensions()))
-	r, err := grpcOriginal(ctx, req)
+	var err error
+	*r, err = grpcOriginal(ctx, req)
 	if err != nil {
 		return check.Refused(check.BadRequest(check.CodeBadRequest, err.Error()), o)
 	}
 	if o.Err() != nil {
 		return check.Refused(check.BadRequest(check.CodeInvalidOptions, o.Err().Error()), o)
 	}
-	return s.decider.Decide(ctx, o, &r)
+	return s.decider.Decide(ctx, o, r)
 }
 
 // grpcOriginal reads the original request of a CheckRequest. Envoy passes

@@ -12,15 +12,18 @@ import (
 // check answers /check and /check/...: any method.
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	v, compat, envoy := s.decideHTTP(r)
+	var req check.Request
+	v, compat, envoy := s.decideHTTP(r, &req)
 	writeVerdict(w, &v, compat, envoy)
-	s.metrics.observe(&v, time.Since(start))
+	s.metrics.observe(&v, &req, start)
 }
 
 // decideHTTP reads the check request, decides, and says how to render:
 // compat (ingress-nginx's shape of a refusal) and envoy (Envoy's HTTP
-// ext_authz, which needs x-envoy-auth-headers-to-remove).
-func (s *Server) decideHTTP(r *http.Request) (v check.Verdict, compat, envoy bool) {
+// ext_authz, which needs x-envoy-auth-headers-to-remove). The original
+// request is read into req, which stays empty when the check is refused
+// before that.
+func (s *Server) decideHTTP(r *http.Request, req *check.Request) (v check.Verdict, compat, envoy bool) {
 	compat = first(r.Header, "X-Sent-From") == "nginx-ingress-controller"
 	if !s.Ready() {
 		return check.Refused(check.RefNotReady, check.DefaultOptions), compat, false
@@ -34,11 +37,12 @@ func (s *Server) decideHTTP(r *http.Request) (v check.Verdict, compat, envoy boo
 	if o.Err() != nil {
 		return check.Refused(check.BadRequest(check.CodeInvalidOptions, o.Err().Error()), o), compat, t.envoy
 	}
-	req, err := readOriginal(r, s.cfg.Proxy, t)
+	*req, err = readOriginal(r, s.cfg.Proxy, t)
 	if err != nil {
+		*req = check.Request{}
 		return check.Refused(check.BadRequest(check.CodeBadRequest, err.Error()), o), compat, t.envoy
 	}
-	return s.decider.Decide(r.Context(), o, &req), compat, t.envoy
+	return s.decider.Decide(r.Context(), o, req), compat, t.envoy
 }
 
 // writeVerdict renders a verdict as the HTTP answer of /check.

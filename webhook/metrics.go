@@ -20,6 +20,10 @@ type serverMetrics struct {
 	// --trusted-hops > 0 (check.Decider).
 	missingForwardedFor prometheus.Counter
 	index               indexCollector
+	// decisionsDropped counts decisions the decision log had no room for;
+	// dlog is the log, nil when it is off.
+	decisionsDropped prometheus.Counter
+	dlog             *decisionLog
 	// counters holds the counter of every method and code, made once, so
 	// that counting allocates nothing.
 	counters [3]map[string]prometheus.Counter
@@ -49,7 +53,8 @@ func newServerMetrics(ix *Index) *serverMetrics {
 			Name: "keygate_check_missing_forwarded_for_total",
 			Help: "Checks without X-Forwarded-For while --trusted-hops > 0: their client IP is the proxy's, shared by every client.",
 		}),
-		index: indexCollector{ix: ix},
+		index:            indexCollector{ix: ix},
+		decisionsDropped: newDroppedCounter(),
 	}
 	for i, meth := range methods {
 		m.counters[i] = map[string]prometheus.Counter{}
@@ -63,7 +68,7 @@ func newServerMetrics(ix *Index) *serverMetrics {
 // register adds the collectors to reg. A second server in one process is
 // an error, not a silent takeover of the first one's series.
 func (m *serverMetrics) register(reg prometheus.Registerer, more ...prometheus.Collector) error {
-	for _, c := range append([]prometheus.Collector{m.decisions, m.duration, m.limiterErrors, m.missingForwardedFor, m.index}, more...) {
+	for _, c := range append([]prometheus.Collector{m.decisions, m.duration, m.limiterErrors, m.missingForwardedFor, m.index, m.decisionsDropped}, more...) {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -75,10 +80,13 @@ func (m *serverMetrics) register(reg prometheus.Registerer, more ...prometheus.C
 	return nil
 }
 
-// observe counts one answered check.
-func (m *serverMetrics) observe(v *check.Verdict, took time.Duration) {
+// observe counts one answered check, begun at start, and hands it to the
+// decision log: both transports call it with their verdict and the
+// original request they read (empty when refused before reading it).
+func (m *serverMetrics) observe(v *check.Verdict, req *check.Request, start time.Time) {
 	m.counter(v.Code(), v.Method()).Inc()
-	m.duration.Observe(took.Seconds())
+	m.duration.Observe(time.Since(start).Seconds())
+	m.dlog.record(v, req, start)
 }
 
 func (m *serverMetrics) counter(code, method string) prometheus.Counter {

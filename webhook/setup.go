@@ -68,6 +68,8 @@ type Options struct {
 	// Registerer is where the server's metrics are registered; default
 	// controller-runtime's registry, which /metrics serves.
 	Registerer prometheus.Registerer
+	// DecisionLog: which decisions are logged (default: refusals).
+	DecisionLog DecisionLog
 }
 
 // Default prefix lengths by which by: ip rules count clients.
@@ -118,6 +120,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	srv := NewServer(Config{Index: ix, Verifier: verifier, Limiter: limiter, Clock: opts.Clock, Proxy: opts.Proxy,
 		TrustedHops: opts.TrustedHops, IPv4Prefix: opts.IPv4Prefix, IPv6Prefix: opts.IPv6Prefix,
 		MaxBodyBytes: opts.MaxBodyBytes, GRPCOptions: opts.GRPCOptions, Log: log})
+	srv.metrics.dlog = newDecisionLog(opts.DecisionLog, log, opts.TrustedHops, srv.metrics.decisionsDropped)
 	if err := srv.metrics.register(reg, lm.Collectors()...); err != nil {
 		if closer != nil {
 			_ = closer.Close()
@@ -199,6 +202,7 @@ func (r *runnable) Start(ctx context.Context) error {
 		return err
 	}
 	ctx = logr.NewContext(ctx, r.log)
+	go r.srv.metrics.dlog.run(ctx)
 	if r.grpcListener == nil && r.grpcAddr == "" {
 		return Serve(ctx, l, r.srv.Handler())
 	}

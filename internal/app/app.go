@@ -107,6 +107,7 @@ func DefaultAuthServerOptions() AuthServerOptions {
 			IPv6Prefix:   webhook.DefaultIPv6Prefix,
 			MaxBodyBytes: webhook.DefaultMaxBodyBytes,
 			RedisOnError: ratelimit.OnErrorLocal,
+			DecisionLog:  webhook.DecisionLog{Mode: webhook.DefaultDecisionLog, Sample: 1},
 		},
 		MetricsAddr: "0",
 	}

@@ -31,6 +31,7 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	f := &authServerFlags{opts: app.DefaultAuthServerOptions()}
 	o := &f.opts
 	proxy := string(o.Proxy)
+	decisionLog := string(o.DecisionLog.Mode)
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "keygate's namespace: record Secrets, JWT HMAC Secrets and the revocation list are read here only")
 	fs.StringVar(&o.Addr, "addr", o.Addr, "address of /check, /healthz, /readyz and /metrics")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "extra address for controller-runtime's metrics server (0: off; metrics are on --addr at /metrics)")
@@ -48,6 +49,8 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	fs.StringVar(&o.GRPCAddr, "grpc-addr", o.GRPCAddr, "address of Envoy's ext_authz gRPC service and the gRPC health service (empty: off)")
 	fs.StringVar(&o.GRPCOptions, "grpc-options", o.GRPCOptions, "options, in check-URL query form (auth=jwt&policy=ns/name), of gRPC checks whose route sets no context_extensions")
 	fs.StringVar(&proxy, "proxy", proxy, "which proxy's headers carry the original request: auto, nginx, traefik or envoy")
+	fs.StringVar(&decisionLog, "decision-log", decisionLog, "decisions logged as JSON lines (never a key): off, refusals or all")
+	fs.Uint64Var(&o.DecisionLog.Sample, "decision-log-sample", o.DecisionLog.Sample, "with --decision-log=all, log one admission in N (every refusal is logged)")
 	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
 	config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -67,6 +70,12 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 		return nil, fmt.Errorf("--proxy: %w", err)
 	}
 	o.Proxy = p
+	if o.DecisionLog.Mode, err = webhook.ParseDecisionLogMode(decisionLog); err != nil {
+		return nil, fmt.Errorf("--decision-log: %w", err)
+	}
+	if o.DecisionLog.Sample == 0 {
+		return nil, fmt.Errorf("--decision-log-sample must be 1 or more (one admission in N), not 0")
+	}
 	return f, nil
 }
 
