@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -130,9 +131,9 @@ func (d *decisionLog) record(v *check.Verdict, req *check.Request, at time.Time)
 	id := &v.Identity
 	switch id.Method {
 	case check.MethodAPIKey:
-		if id.Entry != nil {
-			e.keyID = id.Entry.KeyID
-			if k := id.Entry.Key; k != nil && k.Record != nil {
+		if ent := cmp.Or(id.Entry, id.Refused); ent != nil {
+			e.keyID = ent.KeyID
+			if k := ent.Key; k != nil && k.Record != nil {
 				e.ns, e.name, e.subject = k.Record.Source.Namespace, k.Record.Source.Name, k.Record.Subject
 			}
 		}

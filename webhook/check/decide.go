@@ -172,7 +172,10 @@ func (d *Decider) authenticate(ctx context.Context, o *Options, r *Request) (Ide
 
 func (d *Decider) keyIdentity(r *Request, key string, o *Options) (Identity, *Refusal) {
 	e, rf := DecideKey(d.Index, key, o, first(r.Header, "Origin"), first(r.Header, "Referer"), d.now().Now())
-	return Identity{Method: MethodAPIKey, Entry: e}, rf
+	if rf != nil {
+		return Identity{Method: MethodAPIKey, Refused: e}, rf
+	}
+	return Identity{Method: MethodAPIKey, Entry: e}, nil
 }
 
 func (d *Decider) tokenIdentity(ctx context.Context, tok string, o *Options) (Identity, *Refusal) {

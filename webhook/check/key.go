@@ -22,7 +22,11 @@ type keyIndex interface {
 // prefixes: a record names only the prefix of its newest key, and a key
 // still in its grace period after a prefix change, or a GitOps hash made
 // with another prefix, must be accepted by its hash alone. origin and referer are the request's headers. Refusals
-// without detail are shared values, so neither outcome allocates.
+// without detail are shared values, so neither outcome allocates. A key
+// that is found but refused (disabled, expired, of a type, origin or scope
+// the route does not take) comes back with its entry beside the refusal,
+// so that the refusal can be attributed; a key of a namespace the route
+// does not count comes back as unknown.
 func DecideKey(ix keyIndex, key string, o *Options, origin, referer string, now time.Time) (*index.Entry, *Refusal) {
 	if _, err := record.SplitKey(key); err != nil {
 		return nil, refInvalidKey
@@ -36,21 +40,21 @@ func DecideKey(ix keyIndex, key string, o *Options, origin, referer string, now 
 		return nil, refInvalidKey // keys of other namespaces do not count
 	}
 	if rec.Disabled {
-		return nil, refKeyDisabled
+		return e, refKeyDisabled
 	}
 	if !rec.ValidAt(e.Hash, now) {
-		return nil, refKeyExpired
+		return e, refKeyExpired
 	}
 	if !keyTypeAllowed(o.keyTypes, rec.Type) {
-		return nil, refKeyType
+		return e, refKeyType
 	}
 	if len(rec.AllowedOrigins) > 0 {
 		if rf := checkOrigin(rec.AllowedOrigins, origin, referer); rf != nil {
-			return nil, rf
+			return e, rf
 		}
 	}
 	if s := missingScope(o.scopes, rec.Scopes); s != "" {
-		return nil, forbiddenScope(s)
+		return e, forbiddenScope(s)
 	}
 	return e, nil
 }

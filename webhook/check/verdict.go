@@ -20,8 +20,12 @@ const (
 // Identity is who a check admitted, or whose credential it refused.
 type Identity struct {
 	Method string       // MethodAPIKey, MethodJWT, MethodNone, or "" before any credential was read
-	Entry  *index.Entry // for an API key
-	JWT    jwtauth.Identity
+	Entry  *index.Entry // for an admitted API key
+	// Refused is the entry of an API key that was found and refused
+	// (disabled, expired, wrong type, origin or scope): it names the
+	// ApiKey in the decision log. It never admits anything.
+	Refused *index.Entry
+	JWT     jwtauth.Identity
 }
 
 // Verdict is a decision: the identity, or the refusal, plus the
