@@ -78,19 +78,7 @@ func kustomize(t *testing.T, dir string) []*unstructured.Unstructured {
 // find returns the one object of that kind and name, or fails the test.
 func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
 	t.Helper()
-	var found *unstructured.Unstructured
-	for _, o := range objs {
-		if o.GetKind() == kind && o.GetName() == name {
-			if found != nil {
-				t.Fatalf("two objects %s %s", kind, name)
-			}
-			found = o
-		}
-	}
-	if found == nil {
-		t.Fatalf("no %s %s rendered", kind, name)
-	}
-	return found
+	return testenv.Find(t, objs, kind, name)
 }
 
 // container returns the first container of a Deployment.

@@ -22,23 +22,10 @@ func build(t *testing.T, dir string) []*unstructured.Unstructured {
 	return testenv.Kustomize(t, dir)
 }
 
-// find returns the object of that kind and name, failing the test when
-// there is not exactly one.
+// find returns the one object of that kind and name, or fails the test.
 func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
 	t.Helper()
-	var found *unstructured.Unstructured
-	for _, o := range objs {
-		if o.GetKind() == kind && o.GetName() == name {
-			if found != nil {
-				t.Fatalf("two objects %s %s", kind, name)
-			}
-			found = o
-		}
-	}
-	if found == nil {
-		t.Fatalf("no %s %s in the build", kind, name)
-	}
-	return found
+	return testenv.Find(t, objs, kind, name)
 }
 
 // without drops the objects of the given kinds.

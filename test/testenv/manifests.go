@@ -52,3 +52,22 @@ func (w *Warnings) Messages() []string {
 	defer w.mu.Unlock()
 	return slices.Clone(w.msgs)
 }
+
+// Find returns the one object of that kind and name in objs, failing the
+// test when there is not exactly one.
+func Find(tb testing.TB, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	tb.Helper()
+	var found *unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			if found != nil {
+				tb.Fatalf("two objects %s %s", kind, name)
+			}
+			found = o
+		}
+	}
+	if found == nil {
+		tb.Fatalf("no %s %s among the objects", kind, name)
+	}
+	return found
+}
