@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -11,10 +12,30 @@ import (
 	"github.com/keygate-dev/keygate/internal/devenv"
 )
 
-// hideResponseHeaders are the auth response headers a hide route adds to
-// the sample's (docs/credentials.md): nginx replaces each with the auth
-// answer's value, and sends none when the answer has none.
-var hideResponseHeaders = []string{"X-API-Key", "Authorization", "Cookie"}
+// hideRoute is the sample Ingress acme-sdk (config/samples/ingress-nginx,
+// docs/credentials.md) at path: its check URL's hide option, and the auth
+// response headers it copies beyond acme-api's, which nginx replaces with
+// the auth answer's values, sending none when the answer has none. The
+// sample's policy is left out: this suite has no BreakGround policy.
+func hideRoute(t *testing.T, path, auth string) routeSpec {
+	t.Helper()
+	ann := sampleAnnotations(t, "acme-sdk")
+	u, err := url.Parse(ann[annAuthURL])
+	if err != nil || u.Query().Get("hide") != "true" {
+		t.Fatalf("the sample Ingress acme-sdk checks at %q, without hide=true", ann[annAuthURL])
+	}
+	base := responseHeaders(sampleAnnotations(t, "acme-api"))
+	var extra []string
+	for _, h := range responseHeaders(ann) {
+		if !slices.Contains(base, h) {
+			extra = append(extra, h)
+		}
+	}
+	if len(extra) == 0 {
+		t.Fatal("the sample Ingress acme-sdk copies no credential header from the auth answer")
+	}
+	return routeSpec{Path: path, Auth: auth, Query: "?hide=true", ResponseHeaders: extra}
+}
 
 // hideFixture is nginx in front of an upstream with a hide route and a
 // plain one, a key and a JWT.
@@ -34,7 +55,7 @@ func setupHide(t *testing.T) *hideFixture {
 		t.Fatal(err)
 	}
 	f.base = startNginx(t, f.up,
-		routeSpec{Path: "/hidden/", Auth: s.authURL, Query: "?hide=true", ResponseHeaders: hideResponseHeaders},
+		hideRoute(t, "/hidden/", s.authURL),
 		routeSpec{Path: "/plain/", Auth: s.authURL},
 	)
 	return f

@@ -129,25 +129,36 @@ http {
 }
 `))
 
-// nginxFromSample reads the annotations of the sample Ingress acme-api.
-func nginxFromSample(t *testing.T) (conf nginxConf, sampleAuthURL string) {
+// sampleAnnotations reads the annotations of a sample Ingress.
+func sampleAnnotations(t *testing.T, name string) map[string]string {
 	t.Helper()
 	objs, err := manifest.ReadObjects(filepath.Join(testenv.RepoRoot(), "config", "samples", "ingress-nginx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ann map[string]string
 	for _, o := range objs {
-		if o.GetKind() == "Ingress" && o.GetName() == "acme-api" {
-			ann = o.GetAnnotations()
+		if o.GetKind() == "Ingress" && o.GetName() == name {
+			return o.GetAnnotations()
 		}
 	}
-	if ann == nil {
-		t.Fatal("config/samples/ingress-nginx has no Ingress acme-api")
-	}
+	t.Fatalf("config/samples/ingress-nginx has no Ingress %s", name)
+	return nil
+}
+
+// responseHeaders is an Ingress's auth-response-headers.
+func responseHeaders(ann map[string]string) []string {
+	var hs []string
 	for _, h := range strings.Split(ann[annResponseHeaders], ",") {
-		conf.ResponseHeaders = append(conf.ResponseHeaders, strings.TrimSpace(h))
+		hs = append(hs, strings.TrimSpace(h))
 	}
+	return hs
+}
+
+// nginxFromSample reads the annotations of the sample Ingress acme-api.
+func nginxFromSample(t *testing.T) (conf nginxConf, sampleAuthURL string) {
+	t.Helper()
+	ann := sampleAnnotations(t, "acme-api")
+	conf.ResponseHeaders = responseHeaders(ann)
 	conf.ConfigSnippet = ann[annConfigSnippet]
 	conf.ServerSnippet = ann[annServerSnippet]
 	return conf, ann[annAuthURL]

@@ -102,9 +102,6 @@ func (f *traefikFixture) applyProxySamples(t *testing.T) {
 		{namespace: f.s.namespace(t, "acme-notready"), host: f.notReadyHost(), auth: unready.Host, port: port},
 	} {
 		objs := append([]*unstructured.Unstructured{upstreamService(tg.namespace, port)}, rewriteSamples(t, nginx, tg)...)
-		if tg.namespace == sampleNS {
-			objs = append(objs, rewriteSamples(t, []*unstructured.Unstructured{hideIngress(t, nginx)}, tg)...)
-		}
 		applyObjects(t, f.s, append(objs, rewriteSamples(t, traefik, tg)...)...)
 	}
 }

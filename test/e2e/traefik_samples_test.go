@@ -121,38 +121,6 @@ func rewriteIngressRoute(t *testing.T, o *unstructured.Unstructured, tg sampleTa
 	must(t, unstructured.SetNestedSlice(o.Object, routes, "spec", "routes"))
 }
 
-// hideIngress is the sample Ingress acme-api made into the route that
-// keeps credentials from the upstream, /api/sdk/ (as the Traefik sample's
-// IngressRoute acme-sdk): the check URL asks for hide=true and the
-// credential headers are copied from keygate's answer too, which clears
-// them. ingress-nginx allows one server-snippet per host, so it is left
-// out.
-func hideIngress(t *testing.T, objs []*unstructured.Unstructured) *unstructured.Unstructured {
-	t.Helper()
-	var ing *unstructured.Unstructured
-	for _, o := range objs {
-		if o.GetKind() == "Ingress" && o.GetName() == "acme-api" {
-			ing = o.DeepCopy()
-		}
-	}
-	if ing == nil {
-		t.Fatal("config/samples/ingress-nginx has no Ingress acme-api")
-	}
-	ing.SetName("acme-sdk")
-	ann := ing.GetAnnotations()
-	ann[annAuthURL] += "&hide=true"
-	ann[annResponseHeaders] += ",X-API-Key,Authorization,Cookie"
-	delete(ann, annServerSnippet)
-	ing.SetAnnotations(ann)
-	rules, _, _ := unstructured.NestedSlice(ing.Object, "spec", "rules")
-	paths, _, _ := unstructured.NestedSlice(rules[0].(map[string]any), "http", "paths")
-	paths = paths[:1]
-	paths[0].(map[string]any)["path"] = "/api/sdk/"
-	must(t, unstructured.SetNestedSlice(rules[0].(map[string]any), paths, "http", "paths"))
-	must(t, unstructured.SetNestedSlice(ing.Object, rules[:1], "spec", "rules"))
-	return ing
-}
-
 // upstreamService is the Service the samples route to: an ExternalName
 // Service to localhost, because an EndpointSlice may not hold a loopback
 // address.

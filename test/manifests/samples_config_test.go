@@ -1,6 +1,7 @@
 package manifests_test
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,6 +30,22 @@ func init() {
 // that does not replace one lets a client's own value through.
 var identityHeaders = check.UpstreamHeaders[:]
 
+// responseHeadersFor is what a proxy must copy from the answer to a check
+// URL: the identity headers, and with hide=true the credentials too (the
+// answer clears them). Without hide the answer has no credential headers,
+// so copying them would strip every request's Authorization and cookies.
+func responseHeadersFor(t *testing.T, checkURL string) []string {
+	t.Helper()
+	u, err := url.Parse(checkURL)
+	if err != nil {
+		t.Fatalf("check URL %q: %v", checkURL, err)
+	}
+	if u.Query().Get("hide") == "true" {
+		return append(slices.Clone(identityHeaders), "X-API-Key", "Authorization", "Cookie")
+	}
+	return identityHeaders
+}
+
 func stringSlice(o *unstructuredT, path ...string) []string {
 	s, _, _ := unstructured.NestedStringSlice(o.Object, path...)
 	return s
@@ -39,11 +56,15 @@ func checkTraefikSamples(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mw := find(t, objs, "Middleware", "keygate")
-	checkCheckURL(t, "Middleware keygate", str(mw, "spec", "forwardAuth", "address"))
-	if got := stringSlice(mw, "spec", "forwardAuth", "authResponseHeaders"); !slices.Equal(got, identityHeaders) {
-		t.Errorf("authResponseHeaders = %v, want %v", got, identityHeaders)
+	for _, name := range []string{"keygate", "keygate-hide"} {
+		m := find(t, objs, "Middleware", name)
+		addr := str(m, "spec", "forwardAuth", "address")
+		checkCheckURL(t, "Middleware "+name, addr)
+		if got, want := stringSlice(m, "spec", "forwardAuth", "authResponseHeaders"), responseHeadersFor(t, addr); !slices.Equal(got, want) {
+			t.Errorf("Middleware %s: authResponseHeaders = %v, want %v", name, got, want)
+		}
 	}
+	mw := find(t, objs, "Middleware", "keygate")
 	route := find(t, objs, "IngressRoute", "acme-api")
 	routes, _, _ := unstructured.NestedSlice(route.Object, "spec", "routes")
 	for _, r := range routes {

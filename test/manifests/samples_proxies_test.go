@@ -37,8 +37,8 @@ func checkIngressNginxSamples(t *testing.T, dir string) {
 		// nginx replaces only the headers it is told to copy: one left out
 		// reaches the upstream as the client sent it.
 		h := strings.Split(ann["nginx.ingress.kubernetes.io/auth-response-headers"], ",")
-		if !slices.Equal(h, identityHeaders) {
-			t.Errorf("Ingress %s: auth-response-headers %q, want %q", o.GetName(), h, identityHeaders)
+		if want := responseHeadersFor(t, ann["nginx.ingress.kubernetes.io/auth-url"]); !slices.Equal(h, want) {
+			t.Errorf("Ingress %s: auth-response-headers %q, want %q", o.GetName(), h, want)
 		}
 		s := ann["nginx.ingress.kubernetes.io/configuration-snippet"]
 		if snippet == "" {
