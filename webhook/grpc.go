@@ -98,24 +98,25 @@ func (s *Server) recoverCheck(ctx context.Context, req any, info *grpc.UnaryServ
 // refusal, including a request it cannot read, is a DeniedHttpResponse, so
 // that Envoy's failure_mode_allow can never turn it into an admission.
 func (a *grpcAuthz) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	start := time.Now()
-	var orig check.Request
+	orig := check.Request{At: time.Now()}
 	v := a.decide(ctx, req, &orig)
 	resp := checkResponse(&v)
-	a.s.metrics.observe(&v, &orig, start)
+	a.s.metrics.observe(&v, &orig, orig.At)
 	return resp, nil
 }
 
 // decide reads the original request into r (empty when the check is
-// refused before that) and decides.
+// refused before that; its At is kept) and decides.
 func (a *grpcAuthz) decide(ctx context.Context, req *authv3.CheckRequest, r *check.Request) check.Verdict {
 	s := a.s
 	if !s.Ready() {
 		return check.Refused(check.RefNotReady, check.DefaultOptions)
 	}
 	o := s.options.Get(mergeOptions(s.cfg.GRPCOptions, req.GetAttributes().GetContextExtensions()))
+	at := r.At
 	var err error
 	*r, err = grpcOriginal(ctx, req)
+	r.At = at
 	if err != nil {
 		return check.Refused(check.BadRequest(check.CodeBadRequest, err.Error()), o)
 	}

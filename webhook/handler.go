@@ -11,18 +11,17 @@ import (
 
 // check answers /check and /check/...: any method.
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	var req check.Request
+	req := check.Request{At: time.Now()}
 	v, compat, envoy := s.decideHTTP(r, &req)
 	writeVerdict(w, &v, compat, envoy)
-	s.metrics.observe(&v, &req, start)
+	s.metrics.observe(&v, &req, req.At)
 }
 
 // decideHTTP reads the check request, decides, and says how to render:
 // compat (ingress-nginx's shape of a refusal) and envoy (Envoy's HTTP
 // ext_authz, which needs x-envoy-auth-headers-to-remove). The original
-// request is read into req, which stays empty when the check is refused
-// before that.
+// request is read into req, which keeps only its At (the check's start)
+// when the check is refused before that.
 func (s *Server) decideHTTP(r *http.Request, req *check.Request) (v check.Verdict, compat, envoy bool) {
 	compat = first(r.Header, "X-Sent-From") == "nginx-ingress-controller"
 	if !s.Ready() {
@@ -37,9 +36,11 @@ func (s *Server) decideHTTP(r *http.Request, req *check.Request) (v check.Verdic
 	if o.Err() != nil {
 		return check.Refused(check.BadRequest(check.CodeInvalidOptions, o.Err().Error()), o), compat, t.envoy
 	}
+	at := req.At
 	*req, err = readOriginal(r, s.cfg.Proxy, t)
+	req.At = at
 	if err != nil {
-		*req = check.Request{}
+		*req = check.Request{At: at}
 		return check.Refused(check.BadRequest(check.CodeBadRequest, err.Error()), o), compat, t.envoy
 	}
 	return s.decider.Decide(r.Context(), o, req), compat, t.envoy

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/utils/clock"
@@ -41,6 +42,11 @@ type Request struct {
 	// Peer is the TCP peer (host:port) of the proxy, or the downstream
 	// address the proxy reported.
 	Peer string
+	// At is when the check began, as the transport read the clock for its
+	// latency metric (with the monotonic reading); zero means Decide reads
+	// the clock itself. Expiry and rate limits use it, so a check reads
+	// the clock once.
+	At time.Time
 }
 
 // Decider decides checks from the index, the JWT verifier and the limiter.
@@ -72,11 +78,16 @@ type Decider struct {
 // _apiKey.
 const DefaultMaxBodyBytes = 64 << 10
 
-func (d *Decider) now() clock.PassiveClock {
-	if d.Clock == nil {
-		return clock.RealClock{}
+// timeOf is the time a check is decided at: the Decider's clock when one
+// is set (tests), else the check's start, else the real clock.
+func (d *Decider) timeOf(r *Request) time.Time {
+	switch {
+	case d.Clock != nil:
+		return d.Clock.Now()
+	case !r.At.IsZero():
+		return r.At
 	}
-	return d.Clock
+	return time.Now()
 }
 
 func (d *Decider) maxBody() int64 {
@@ -116,7 +127,7 @@ func (d *Decider) decide(ctx context.Context, o *Options, r *Request) Verdict {
 			v.Refusal = BadRequest(CodeBadRequest, err.Error())
 			return v
 		}
-		lr = &ratelimit.Request{Method: r.Method, Path: p, IP: d.RateLimitIP(ClientIP(r.Header, r.Peer, d.TrustedHops)), Header: r.Header.Get}
+		lr = &ratelimit.Request{Method: r.Method, Path: p, IP: d.RateLimitIP(ClientIP(r.Header, r.Peer, d.TrustedHops)), Header: r.Header.Get, At: r.At}
 		if v.Limit, v.Refusal = d.limit(ctx, ratelimit.BeforeAuth, policies, lr); v.Refusal != nil {
 			return v
 		}
@@ -171,7 +182,7 @@ func (d *Decider) authenticate(ctx context.Context, o *Options, r *Request) (Ide
 }
 
 func (d *Decider) keyIdentity(r *Request, key string, o *Options) (Identity, *Refusal) {
-	e, rf := DecideKey(d.Index, key, o, first(r.Header, "Origin"), first(r.Header, "Referer"), d.now().Now())
+	e, rf := DecideKey(d.Index, key, o, first(r.Header, "Origin"), first(r.Header, "Referer"), d.timeOf(r))
 	if rf != nil {
 		return Identity{Method: MethodAPIKey, Refused: e}, rf
 	}

@@ -59,6 +59,7 @@ type shard struct {
 type memStore struct {
 	metrics      *Metrics
 	clock        clock.PassiveClock
+	realClock    bool      // no clock was given: Request.At may stand in
 	base         time.Time // the clock's time at creation
 	baseUnix     int64
 	seedA, seedB maphash.Seed
@@ -74,7 +75,8 @@ func newMemStore(maxEntries int, clk clock.PassiveClock, sweep time.Duration, me
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
-	if clk == nil {
+	realClock := clk == nil
+	if realClock {
 		clk = clock.RealClock{}
 	}
 	n := numShards
@@ -82,7 +84,7 @@ func newMemStore(maxEntries int, clk clock.PassiveClock, sweep time.Duration, me
 		n /= 2
 	}
 	m := &memStore{
-		clock: clk, base: clk.Now(), seedA: maphash.MakeSeed(), seedB: maphash.MakeSeed(),
+		clock: clk, realClock: realClock, base: clk.Now(), seedA: maphash.MakeSeed(), seedB: maphash.MakeSeed(),
 		shards: make([]shard, n), mask: uint64(n - 1), perShard: maxEntries / n,
 		stop: make(chan struct{}), done: make(chan struct{}), metrics: orUnexported(metrics),
 	}
@@ -123,9 +125,19 @@ func (m *memStore) now() int64 {
 	return m.baseUnix + int64(m.clock.Since(m.base))
 }
 
+// nowAt is now at the instant at, a time.Now reading the caller already
+// made: on the monotonic clock too, and no clock read. A zero at, or a
+// store with a clock of its own, reads the clock.
+func (m *memStore) nowAt(at time.Time) int64 {
+	if at.IsZero() || !m.realClock {
+		return m.now()
+	}
+	return m.baseUnix + int64(at.Sub(m.base))
+}
+
 // check counts the request against every slot's counter, all or nothing,
 // holding the locks of all the shards involved (taken in index order).
-func (m *memStore) check(slots []slot) Decision {
+func (m *memStore) check(slots []slot, at time.Time) Decision {
 	m.hashKeys(slots)
 	var orderBuf [maxInline]uint64
 	order := orderBuf[:0]
@@ -135,7 +147,7 @@ func (m *memStore) check(slots []slot) Decision {
 	for _, i := range order {
 		m.shards[i].mu.Lock()
 	}
-	now := m.now()
+	now := m.nowAt(at)
 	admitted := m.charge(slots, now)
 	for _, i := range order {
 		m.shards[i].mu.Unlock()

@@ -33,6 +33,10 @@ type Request struct {
 	// overrides select by jwtPlans; empty for an ApiKey, which overrides
 	// select by APIKeyUID.
 	Plan string
+	// At is when the check began (time.Now, with its monotonic reading);
+	// zero means the limiter reads its clock. A memory limiter with a
+	// clock of its own (tests) ignores it.
+	At time.Time
 }
 
 // SubjectKey is the Request.Subject of a JWT: the issuer and the sub,

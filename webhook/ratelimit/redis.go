@@ -239,7 +239,7 @@ func (s *redisStore) check(ctx context.Context, slots []slot) (Decision, error) 
 	case OnErrorDeny:
 		return Decision{}, fmt.Errorf("%w: Redis is unreachable", ErrUnavailable)
 	}
-	return s.local.check(slots), nil
+	return s.local.check(slots, time.Time{}), nil
 }
 
 // run counts the slots in Redis: one script call on a single server; on a
