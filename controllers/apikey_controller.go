@@ -78,10 +78,12 @@ func (r *ApiKeyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// specOrMetaChanged passes creates and deletes, and updates that change
-// what is compiled; the controller's own status writes do not come back.
+// specOrMetaChanged passes creates and deletes, updates that change what
+// is compiled, and a new use of an ApiKey marked Unused (usedAgain); the
+// controller's own status writes do not come back.
 func specOrMetaChanged() predicate.Predicate {
-	return predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{})
+	return predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{},
+		usedAgain())
 }
 
 // Reconcile gathers the ApiKey's inputs, decides, writes, then records the

@@ -20,13 +20,14 @@ import (
 
 // finish writes the ApiKey's status once, only when it changed, emits the
 // events of status transitions, and requeues exactly when the outcome next
-// changes by itself (rotation, a key's end, expiry).
+// changes by itself (rotation, a key's end, expiry, a lifecycle warning).
 func (r *ApiKeyReconciler) finish(ctx context.Context, run *akRun, err error) (ctrl.Result, error) {
 	if isRace(err) {
 		return requeueOnConflict(ctx, err)
 	}
 	ak := run.in.APIKey
 	st := apiKeyStatus(run, err)
+	lifeWake := r.Options.lifecycle().setLifecycle(&st, ak, run.in.Now)
 	key := client.ObjectKeyFromObject(ak)
 	if !equality.Semantic.DeepEqual(ak.Status, st) && !r.memo.written(key, ak.UID, st) {
 		updated := ak.DeepCopy()
@@ -42,12 +43,13 @@ func (r *ApiKeyReconciler) finish(ctx context.Context, run *akRun, err error) (c
 		}
 		r.memo.remember(key, ak.UID, st)
 		r.transitionEvents(ak, ak.Status, st)
+		r.lifecycleEvents(ak, ak.Status, st)
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	var res ctrl.Result
-	if wake := nextWake(ak, run.current, run.compiled, run.in.Now); !wake.IsZero() {
+	if wake := earlier(nextWake(ak, run.current, run.compiled, run.in.Now), lifeWake); !wake.IsZero() {
 		res.RequeueAfter = wake.Sub(run.in.Now)
 	}
 	if run.conflict && (res.RequeueAfter == 0 || res.RequeueAfter > conflictRecheck) {
@@ -92,6 +94,9 @@ func apiKeyStatus(run *akRun, writeErr error) keygatev1alpha1.ApiKeyStatus {
 			}
 		}
 	}
+	// Last use is the usage controller's (usage_controller.go): kept.
+	st.LastUsedAt = ak.Status.LastUsedAt
+	st.Keys = statusKeys(run.compiled, st.KeyID, ak.Status.Keys, now)
 	status, reason, msg := readiness(run, st.ActiveKeys)
 	setReady(&st, ak, now, status, reason, msg)
 	return st

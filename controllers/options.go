@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"fmt"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
@@ -11,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	keygatev1alpha1 "github.com/keygate-dev/keygate/api/v1alpha1"
 	"github.com/keygate-dev/keygate/internal/record"
 )
 
@@ -33,6 +36,24 @@ type Options struct {
 	EventRecorder events.EventRecorder
 	// MaxConcurrentReconciles per kind. Default DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
+	// ExpiryWarnings are the lead times of the ExpiringSoon event on an
+	// ApiKey (keygate controller's default: DefaultExpiryWarnings). Empty:
+	// no Expiring condition and no event.
+	ExpiryWarnings []time.Duration
+	// UnusedAfter is how long no key of an ApiKey may go unused before the
+	// Unused event (keygate controller's default: DefaultUnusedAfter). 0:
+	// no Unused condition and no event.
+	UnusedAfter time.Duration
+	// APIKeyMetrics exports the keygate_apikey_* metrics, one series per
+	// ApiKey and metric (apikey_metrics.go).
+	APIKeyMetrics bool
+	// MetricsRegistry is where APIKeyMetrics are registered. Default:
+	// controller-runtime's registry, served on the manager's /metrics.
+	MetricsRegistry prometheus.Registerer
+	// UsageGranularity is the window of status.lastUsedAt: the usage
+	// controller writes an ApiKey's last use at most once per window, as
+	// the window's start. Default DefaultUsageGranularity.
+	UsageGranularity time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -44,6 +65,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxConcurrentReconciles <= 0 {
 		o.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
+	}
+	if o.UsageGranularity <= 0 {
+		o.UsageGranularity = DefaultUsageGranularity
 	}
 	return o
 }
@@ -73,8 +97,9 @@ var managedSelector = labels.SelectorFromSet(labels.Set{record.LabelManagedBy: r
 
 // CacheOptions is the manager cache the controllers need: Secrets only when
 // labelled as keygate's (so the cluster's other Secrets never enter memory),
-// and ApiKeys and RateLimitPolicies in every namespace or the watched ones.
-// Managed fields are dropped from cached objects.
+// ApiKeys and RateLimitPolicies in every namespace or the watched ones, and
+// the auth servers' UsageReports in keygate's namespace. Managed fields are
+// dropped from cached objects.
 func CacheOptions(opts Options) cache.Options {
 	opts = opts.withDefaults()
 	secret := cache.ByObject{Label: managedSelector}
@@ -87,7 +112,9 @@ func CacheOptions(opts Options) cache.Options {
 			secret.Namespaces[ns] = cache.Config{}
 		}
 	}
-	co.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: secret}
+	co.ByObject = map[client.Object]cache.ByObject{&corev1.Secret{}: secret,
+		// The auth servers' usage reports live in keygate's namespace only.
+		&keygatev1alpha1.UsageReport{}: {Namespaces: map[string]cache.Config{opts.Namespace: {}}}}
 	return co
 }
 
@@ -106,6 +133,14 @@ func Setup(mgr manager.Manager, opts Options) error {
 	}
 	if err := ak.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ApiKey controller: %w", err)
+	}
+	if opts.APIKeyMetrics {
+		if err := setupAPIKeyMetrics(mgr, opts); err != nil {
+			return err
+		}
+	}
+	if err := setupUsage(mgr, opts); err != nil {
+		return err
 	}
 	rlp := &RateLimitPolicyReconciler{Client: mgr.GetClient(), Options: opts}
 	if err := rlp.SetupWithManager(mgr); err != nil {

@@ -286,12 +286,16 @@ func (s *countingStatus) Patch(ctx context.Context, o client.Object, p client.Pa
 }
 
 // startManager runs the controllers in a manager of their own until the
-// returned stop function is called (or the test ends).
-func startManager(t testing.TB, opts Options, writes *counter) (stop func()) {
+// returned stop function is called (or the test ends); mut, if any,
+// changes the manager's options (the scale benchmark's resync period).
+func startManager(t testing.TB, opts Options, writes *counter, mut ...func(*kube.ManagerOptions)) (stop func()) {
 	t.Helper()
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = -1, 0
 	mopts := kube.ManagerOptions{Cache: CacheOptions(opts), SkipNameValidation: true}
+	for _, m := range mut {
+		m(&mopts)
+	}
 	if writes != nil {
 		mopts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {
 			c, err := client.New(cfg, o)

@@ -21,6 +21,7 @@ import (
 	"github.com/keygate-dev/keygate/webhook/check"
 	"github.com/keygate-dev/keygate/webhook/jwtauth"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
+	"github.com/keygate-dev/keygate/webhook/usage"
 )
 
 // fakeVerifier stands in for the JWT authenticator, whose own tests cover
@@ -135,7 +136,8 @@ func newHarness(t testing.TB, mutate ...func(*Config)) *harness {
 	ix.Apply(recordSecret(t, record.KindRateLimitPolicy, "rlp.acme.strict", strict))
 	lim := ratelimit.NewMemory(ratelimit.MemoryOptions{Clock: clk, SweepInterval: -1})
 	t.Cleanup(func() { _ = lim.Close() })
-	cfg := Config{Index: ix, Verifier: ver, Limiter: lim, Clock: clk, TrustedHops: 1, Log: logr.Discard()}
+	cfg := Config{Index: ix, Verifier: ver, Limiter: lim, Clock: clk, TrustedHops: 1, Log: logr.Discard(),
+		Usage: usage.NewRecorder(t0)}
 	for _, m := range mutate {
 		m(&cfg)
 	}

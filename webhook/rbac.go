@@ -5,7 +5,13 @@ package webhook
 // Secrets, read by name: RBAC can restrict neither by label, and the
 // HMAC Secrets' names are the JWT config's), and one ConfigMap, the JWT
 // revocation list keygate-revoked-jtis (watched by name, which RBAC can
-// restrict). It writes nothing.
+// restrict). The one thing it writes is its own UsageReport, by
+// server-side apply (create and patch; it never reads one back), in
+// keygate's namespace only. RBAC cannot restrict create by
+// name, so the ValidatingAdmissionPolicy keygate-usage-report
+// (config/auth-server/usage-report-policy.yaml) lets a service account
+// write only the report named after the pod its token is bound to.
 //
 // +kubebuilder:rbac:groups="",namespace=keygate-system,resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",namespace=keygate-system,resources=configmaps,resourceNames=keygate-revoked-jtis,verbs=get;list;watch
+// +kubebuilder:rbac:groups=keygate.dev,namespace=keygate-system,resources=usagereports,verbs=create;patch

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/keygate-dev/keygate/webhook/check"
+	"github.com/keygate-dev/keygate/webhook/usage"
 )
 
 // Index is the auth server's index, holding the limiter's compiled policies.
@@ -54,6 +55,8 @@ type Config struct {
 	// gRPC check whose CheckRequest has no context_extensions.
 	GRPCOptions string
 	Log         logr.Logger
+	// Usage notes admitted API keys for the usage report (nil: off).
+	Usage *usage.Recorder
 }
 
 // Server answers /check and ext_authz gRPC checks from the index: each
@@ -94,7 +97,8 @@ func NewServer(cfg Config) *Server {
 	m := newServerMetrics(cfg.Index)
 	return &Server{cfg: cfg, metrics: m, options: check.NewOptionsCache(maxCachedOptions),
 		decider: &check.Decider{Index: cfg.Index, Verifier: cfg.Verifier, Limiter: cfg.Limiter, Clock: cfg.Clock,
-			TrustedHops: cfg.TrustedHops, IPv4Prefix: cfg.IPv4Prefix, IPv6Prefix: cfg.IPv6Prefix, MaxBodyBytes: cfg.MaxBodyBytes, LimiterErrors: m.limiterErrors, MissingForwardedFor: m.missingForwardedFor, Log: cfg.Log}}
+			TrustedHops: cfg.TrustedHops, IPv4Prefix: cfg.IPv4Prefix, IPv6Prefix: cfg.IPv6Prefix, MaxBodyBytes: cfg.MaxBodyBytes, LimiterErrors: m.limiterErrors, MissingForwardedFor: m.missingForwardedFor, Log: cfg.Log,
+			Usage: cfg.Usage}}
 }
 
 // MarkSynced sets how the server learns that the index holds the first

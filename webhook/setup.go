@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/keygate-dev/keygate/webhook/index"
 
@@ -70,7 +71,15 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// DecisionLog: which decisions are logged (default: refusals).
 	DecisionLog DecisionLog
+	// UsageReportName names this replica's UsageReport in Namespace (the
+	// pod's name), written every UsageFlushInterval with the keys it
+	// admitted. Usage reporting is off when either is empty or zero.
+	UsageReportName    string
+	UsageFlushInterval time.Duration
 }
+
+// DefaultUsageFlushInterval is how often a replica writes its UsageReport.
+const DefaultUsageFlushInterval = time.Minute
 
 // Default prefix lengths by which by: ip rules count clients.
 const (
@@ -117,9 +126,16 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	ix := index.New(lm.Compile, log.WithName("index"))
+	recorder, err := setupUsage(mgr, opts, ix, reg, log)
+	if err != nil {
+		if closer != nil {
+			_ = closer.Close()
+		}
+		return err
+	}
 	srv := NewServer(Config{Index: ix, Verifier: verifier, Limiter: limiter, Clock: opts.Clock, Proxy: opts.Proxy,
 		TrustedHops: opts.TrustedHops, IPv4Prefix: opts.IPv4Prefix, IPv6Prefix: opts.IPv6Prefix,
-		MaxBodyBytes: opts.MaxBodyBytes, GRPCOptions: opts.GRPCOptions, Log: log})
+		MaxBodyBytes: opts.MaxBodyBytes, GRPCOptions: opts.GRPCOptions, Log: log, Usage: recorder})
 	srv.metrics.dlog = newDecisionLog(opts.DecisionLog, log, opts.TrustedHops, srv.metrics.decisionsDropped)
 	if err := srv.metrics.register(reg, lm.Collectors()...); err != nil {
 		if closer != nil {

@@ -1,5 +1,6 @@
 // Package v1alpha1 holds the keygate.dev/v1alpha1 API: ApiKey and
-// RateLimitPolicy.
+// RateLimitPolicy, and UsageReport, which the auth server writes for the
+// controller.
 // +kubebuilder:object:generate=true
 // +groupName=keygate.dev
 package v1alpha1
@@ -27,6 +28,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&ApiKey{}, &ApiKeyList{},
 		&RateLimitPolicy{}, &RateLimitPolicyList{},
+		&UsageReport{}, &UsageReportList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

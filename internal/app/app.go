@@ -52,6 +52,10 @@ func DefaultControllerOptions() ControllerOptions {
 		Options: controllers.Options{
 			Namespace:               DefaultNamespace,
 			MaxConcurrentReconciles: controllers.DefaultMaxConcurrentReconciles,
+			UsageGranularity:        controllers.DefaultUsageGranularity,
+			ExpiryWarnings:          controllers.DefaultExpiryWarnings(),
+			UnusedAfter:             controllers.DefaultUnusedAfter,
+			APIKeyMetrics:           true,
 		},
 		MetricsAddr:    ":9090",
 		ProbeAddr:      ":8081",
@@ -108,6 +112,9 @@ func DefaultAuthServerOptions() AuthServerOptions {
 			MaxBodyBytes: webhook.DefaultMaxBodyBytes,
 			RedisOnError: ratelimit.OnErrorLocal,
 			DecisionLog:  webhook.DecisionLog{Mode: webhook.DefaultDecisionLog, Sample: 1},
+			// UsageReportName is the pod's: keygate auth-server reads it
+			// from $POD_NAME.
+			UsageFlushInterval: webhook.DefaultUsageFlushInterval,
 		},
 		MetricsAddr: "0",
 	}

@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
@@ -24,6 +26,10 @@ type authServerFlags struct {
 // redisURLEnv is the environment variable read for the Redis URL when
 // neither --redis-url nor --redis-url-file is given.
 const redisURLEnv = "KEYGATE_REDIS_URL"
+
+// podNameEnv is the environment variable the Deployment sets to the pod's
+// name (downward API): the default of --usage-report-name.
+const podNameEnv = "POD_NAME"
 
 func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, error) {
 	fs := newFlagSet("auth-server", "Runs the auth server: answers /check for ingress proxies from the compiled Secrets.\n"+
@@ -51,6 +57,9 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	fs.StringVar(&proxy, "proxy", proxy, "which proxy's headers carry the original request: auto, nginx, traefik or envoy")
 	fs.StringVar(&decisionLog, "decision-log", decisionLog, "decisions logged as JSON lines (never a key): off, refusals or all")
 	fs.Uint64Var(&o.DecisionLog.Sample, "decision-log-sample", o.DecisionLog.Sample, "with --decision-log=all, log one admission in N (every refusal is logged)")
+	fs.StringVar(&o.UsageReportName, "usage-report-name", os.Getenv(podNameEnv), "name of this replica's UsageReport in --namespace, which tells the controller which keys it admitted "+
+		"(default: $"+podNameEnv+", the pod's name; empty: usage reporting off)")
+	fs.DurationVar(&o.UsageFlushInterval, "usage-flush-interval", o.UsageFlushInterval, "how often the UsageReport is written, when it changed (1s or more; 0: usage reporting off)")
 	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
 	config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +101,9 @@ func (f *authServerFlags) check() error {
 	if o.IPv6Prefix < 1 || o.IPv6Prefix > 128 {
 		return fmt.Errorf("--ip-prefix-v6 must be between 1 and 128, not %d", o.IPv6Prefix)
 	}
+	if err := checkUsageFlags(o.UsageReportName, o.UsageFlushInterval); err != nil {
+		return err
+	}
 	switch {
 	case f.redisURLFile != "" && o.RedisURL != "":
 		return fmt.Errorf("--redis-url and --redis-url-file are both set; give one")
@@ -127,4 +139,19 @@ func runAuthServer(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// checkUsageFlags validates --usage-report-name (an object name) and
+// --usage-flush-interval.
+func checkUsageFlags(name string, interval time.Duration) error {
+	if interval != 0 && interval < time.Second {
+		return fmt.Errorf("--usage-flush-interval must be 0 (off) or 1s or more, not %s", interval)
+	}
+	if name == "" {
+		return nil
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return fmt.Errorf("--usage-report-name %q is not a valid object name: %s", name, strings.Join(errs, "; "))
+	}
+	return nil
 }

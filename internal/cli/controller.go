@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"github.com/keygate-dev/keygate/controllers"
 	"github.com/keygate-dev/keygate/internal/app"
 )
 
@@ -29,6 +31,10 @@ func parseControllerFlags(args []string, stderr io.Writer) (*controllerFlags, er
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address of /healthz and /readyz (0 turns it off)")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", o.LeaderElection, "elect one active controller among the replicas")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", o.MaxConcurrentReconciles, "ApiKeys (and, separately, RateLimitPolicies) reconciled at once")
+	fs.Var((*durationList)(&o.ExpiryWarnings), "expiry-warnings", "comma-separated lead times of the ExpiringSoon event on an ApiKey, each emitted once per expiry (empty: none)")
+	fs.DurationVar(&o.UnusedAfter, "unused-after", o.UnusedAfter, "the Unused event on an ApiKey none of whose keys was used for this long (0: never)")
+	fs.BoolVar(&o.APIKeyMetrics, "apikey-metrics", o.APIKeyMetrics, "export the keygate_apikey_* metrics, one series per ApiKey and metric")
+	fs.DurationVar(&o.UsageGranularity, "usage-granularity", o.UsageGranularity, "window of an ApiKey's status.lastUsedAt: written at most once per window, as the window's start (1s or more)")
 	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
 	config.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -36,6 +42,9 @@ func parseControllerFlags(args []string, stderr io.Writer) (*controllerFlags, er
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.UsageGranularity < time.Second {
+		return nil, fmt.Errorf("--usage-granularity must be 1s or more, not %s", o.UsageGranularity)
 	}
 	o.WatchNamespaces = splitList(watch)
 	return f, nil
@@ -66,4 +75,34 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// durationList is a flag of comma-separated positive durations.
+type durationList []time.Duration
+
+func (d *durationList) String() string {
+	if d == nil {
+		return ""
+	}
+	parts := make([]string, len(*d))
+	for i, v := range *d {
+		parts[i] = controllers.ShortDuration(v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (d *durationList) Set(s string) error {
+	out := []time.Duration{}
+	for _, p := range splitList(s) {
+		v, err := time.ParseDuration(p)
+		if err != nil {
+			return err
+		}
+		if v <= 0 {
+			return fmt.Errorf("%s: want a positive duration", p)
+		}
+		out = append(out, v)
+	}
+	*d = out
+	return nil
 }

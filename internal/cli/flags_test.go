@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keygate-dev/keygate/internal/app"
 	"github.com/keygate-dev/keygate/webhook"
@@ -16,6 +17,7 @@ import (
 // defaults (the ones keygate dev and the tests use), and each flag sets
 // its one field.
 func TestAuthServerFlagsFillTheWiringsOptions(t *testing.T) {
+	t.Setenv(podNameEnv, "") // in a pod, --usage-report-name defaults to it
 	f, err := parseAuthServerFlags(nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -89,17 +91,27 @@ func TestControllerFlagsFillTheWiringsOptions(t *testing.T) {
 		t.Fatalf("no flags gave %+v, want the defaults %+v", f.opts, app.DefaultControllerOptions())
 	}
 	f, err = parseControllerFlags([]string{"--namespace=kg", "--watch-namespaces= a, ,b", "--metrics-bind-address=0",
-		"--health-probe-bind-address=:4", "--leader-elect=false", "--max-concurrent-reconciles=3"}, io.Discard)
+		"--health-probe-bind-address=:4", "--leader-elect=false", "--max-concurrent-reconciles=3",
+		"--expiry-warnings=72h, 90m", "--unused-after=0", "--apikey-metrics=false"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := app.DefaultControllerOptions()
 	want.Namespace, want.WatchNamespaces, want.MetricsAddr, want.ProbeAddr = "kg", []string{"a", "b"}, "0", ":4"
 	want.LeaderElection, want.MaxConcurrentReconciles = false, 3
+	want.ExpiryWarnings, want.UnusedAfter, want.APIKeyMetrics = []time.Duration{72 * time.Hour, 90 * time.Minute}, 0, false
 	if !reflect.DeepEqual(f.opts, want) {
 		t.Fatalf("flags gave %+v, want %+v", f.opts, want)
 	}
 	if _, err := parseControllerFlags([]string{"--nope"}, io.Discard); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("unknown flag: %v", err)
+	}
+	for _, bad := range []string{"--expiry-warnings=0s", "--expiry-warnings=-1h", "--expiry-warnings=soon"} {
+		if _, err := parseControllerFlags([]string{bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "expiry-warnings") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if f, err := parseControllerFlags([]string{"--expiry-warnings="}, io.Discard); err != nil || len(f.opts.ExpiryWarnings) != 0 {
+		t.Errorf("--expiry-warnings= (none): %v, %v", f, err)
 	}
 }

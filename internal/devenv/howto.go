@@ -27,6 +27,7 @@ keygate is running. Try it (paste as is):
 {{if .GRPC}}
   # Envoy's ext_authz over gRPC (envoy.service.auth.v3.Authorization) is on {{.GRPC}}
 {{end}}
+  # LAST USED shows a key's use a few seconds after the first curl
   export KUBECONFIG={{.Kubeconfig}}
   {{.Kubectl}} get apikeys,ratelimitpolicies -A
 

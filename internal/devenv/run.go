@@ -3,6 +3,7 @@ package devenv
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
@@ -13,9 +14,17 @@ import (
 // Namespace is keygate's namespace in dev mode, as in an install.
 const Namespace = app.DefaultNamespace
 
+// Usage reporting in dev mode: shorter than an install's (1m, 1h).
+const (
+	DevUsageFlushInterval = 2 * time.Second
+	DevUsageGranularity   = time.Minute
+)
+
 // KeygateOptions say how keygate dev runs the controller and the auth
 // server: the install's defaults (app.Default*Options), served on local
-// addresses, with no leader election and no extra metrics or probe ports.
+// addresses, with no leader election and no extra metrics or probe ports,
+// and the ApiKeys' last use reported every DevUsageFlushInterval at a
+// DevUsageGranularity, so that kubectl shows it right after a curl.
 type KeygateOptions struct {
 	Config *rest.Config
 	// Listener is where the auth server serves /check; Addr when nil.
@@ -39,6 +48,7 @@ type Keygate = app.Running
 func StartKeygate(ctx context.Context, o KeygateOptions) (*Keygate, error) {
 	c := app.DefaultControllerOptions()
 	c.MetricsAddr, c.ProbeAddr, c.LeaderElection = "0", "0", false
+	c.UsageGranularity = DevUsageGranularity
 	cm, err := app.NewControllerManager(o.Config, c, o.Log.WithName("controller"))
 	if err != nil {
 		return nil, err
@@ -46,6 +56,7 @@ func StartKeygate(ctx context.Context, o KeygateOptions) (*Keygate, error) {
 	a := app.DefaultAuthServerOptions()
 	a.Addr, a.Listener, a.GRPCAddr, a.GRPCListener = o.Addr, o.Listener, o.GRPCAddr, o.GRPCListener
 	a.JWTConfigPath = o.JWTConfigPath
+	a.UsageReportName, a.UsageFlushInterval = "keygate-dev", DevUsageFlushInterval
 	am, err := app.NewAuthServerManager(o.Config, a, o.Log.WithName("auth-server"))
 	if err != nil {
 		return nil, err

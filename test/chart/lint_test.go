@@ -170,6 +170,7 @@ func TestChartCopiesAreCurrent(t *testing.T) {
 	for copyPath, src := range map[string]string{
 		"crds/keygate.dev_apikeys.yaml":           "config/crd/bases/keygate.dev_apikeys.yaml",
 		"crds/keygate.dev_ratelimitpolicies.yaml": "config/crd/bases/keygate.dev_ratelimitpolicies.yaml",
+		"crds/keygate.dev_usagereports.yaml":      "config/crd/bases/keygate.dev_usagereports.yaml",
 		"files/controller-role.yaml":              "config/rbac/controller/role.yaml",
 		"files/auth-server-role.yaml":             "config/rbac/auth-server/role.yaml",
 		"files/alerts.yaml":                       "config/prometheus/alerts.yaml",

@@ -130,6 +130,22 @@ func pastePrinted(t *testing.T, printed []string) {
 	if out := bash(t, strings.Join(kubectl, "; ")); !strings.Contains(out, "acme-sdk") || !strings.Contains(out, "breakground") {
 		t.Errorf("pasted the kubectl lines:\n%s\nwant the sample ApiKey and RateLimitPolicy", out)
 	}
+	// The first curl used the sample key: its ApiKey shows the use (dev
+	// reports it every 2s), in status.lastUsedAt and the LAST USED column.
+	lastUsed := kubectl[0] + "; " + strings.Replace(kubectl[1], "get apikeys,ratelimitpolicies -A",
+		"get apikey -n acme acme-sdk -o jsonpath={.status.lastUsedAt}", 1)
+	recent := func(out string) bool {
+		at, err := time.Parse(time.RFC3339, strings.TrimSpace(out))
+		return err == nil && time.Since(at) < 10*time.Minute
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for out := bash(t, lastUsed); !recent(out); out = bash(t, lastUsed) {
+		if time.Now().After(deadline) {
+			t.Errorf("the sample ApiKey's status.lastUsedAt is %q 20s after its key was used, want the last minutes", out)
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // interrupt sends Ctrl-C and checks that keygate dev stops cleanly, with

@@ -56,6 +56,12 @@ func TestAlertMetricsExist(t *testing.T) {
 		t.Fatalf("found only %v in the alerts", names)
 	}
 	for _, n := range names {
+		if strings.HasPrefix(n, "keygate_apikey_") {
+			// One series per ApiKey in a given state (expiring, rotated,
+			// used), absent from a scrape without one; test/manifests
+			// checks these names against the controller's registration.
+			continue
+		}
 		base := n
 		for _, suffix := range []string{"_bucket", "_count", "_sum"} {
 			base = strings.TrimSuffix(base, suffix)

@@ -38,6 +38,8 @@ func TestDefaultIsValid(t *testing.T) {
 	want := []string{
 		"Namespace/keygate-system",
 		"CustomResourceDefinition/apikeys.keygate.dev", "CustomResourceDefinition/ratelimitpolicies.keygate.dev",
+		"CustomResourceDefinition/usagereports.keygate.dev",
+		"ValidatingAdmissionPolicy/keygate-usage-report", "ValidatingAdmissionPolicyBinding/keygate-usage-report",
 		"ClusterRole/keygate-controller", "ClusterRoleBinding/keygate-controller",
 		"ServiceAccount/keygate-controller", "ServiceAccount/keygate-auth-server",
 		"Role/keygate-leader-election", "RoleBinding/keygate-leader-election",

@@ -90,7 +90,7 @@ func checkAccess(t *testing.T, c client.Client, cases []access) {
 
 // TestAuthServerRBAC: the auth server reads keygate's compiled Secrets in
 // its own namespace, cannot read a Secret anywhere else, and writes
-// nothing.
+// nothing but its UsageReport.
 func TestAuthServerRBAC(t *testing.T) {
 	rec := rbacFixtures(t)
 	c := as(t, "keygate-auth-server")
@@ -150,7 +150,8 @@ func TestAuthServerRBAC(t *testing.T) {
 
 // checkReadOnlyRules asks the API server for everything the auth server
 // may do in a namespace: only get, list and watch, apart from the
-// self-review requests every authenticated user may create.
+// self-review requests every authenticated user may create and, in
+// keygate's namespace, writing its UsageReport (TestAuthServerUsageReportRBAC).
 func checkReadOnlyRules(t *testing.T, c client.Client, namespace string) {
 	t.Helper()
 	rr := &authorizationv1.SelfSubjectRulesReview{Spec: authorizationv1.SelfSubjectRulesReviewSpec{Namespace: namespace}}
@@ -160,6 +161,9 @@ func checkReadOnlyRules(t *testing.T, c client.Client, namespace string) {
 	for _, r := range rr.Status.ResourceRules {
 		if slices.Contains(r.APIGroups, "authorization.k8s.io") || slices.Contains(r.APIGroups, "authentication.k8s.io") {
 			continue // SelfSubject*Reviews, granted to every user by system:basic-user
+		}
+		if namespace == system && slices.Equal(r.Resources, []string{"usagereports"}) && slices.Equal(r.Verbs, []string{"create", "patch"}) {
+			continue
 		}
 		for _, v := range r.Verbs {
 			if v != "get" && v != "list" && v != "watch" {

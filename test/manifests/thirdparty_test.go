@@ -143,36 +143,16 @@ func TestThirdPartySamplesAreAccepted(t *testing.T) {
 // TestAlertExpressionsParse parses every alert expression with
 // Prometheus's own PromQL parser.
 func TestAlertExpressionsParse(t *testing.T) {
-	data, err := os.ReadFile(repoPath("config", "prometheus", "alerts.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rule struct {
-		Spec struct {
-			Groups []struct {
-				Rules []struct {
-					Alert string `json:"alert"`
-					Expr  string `json:"expr"`
-				} `json:"rules"`
-			} `json:"groups"`
-		} `json:"spec"`
-	}
-	if err := yaml.Unmarshal(data, &rule); err != nil {
-		t.Fatal(err)
-	}
 	// Prometheus's defaults: no experimental functions.
 	promql := parser.NewParser(parser.Options{})
-	n := 0
-	for _, g := range rule.Spec.Groups {
-		for _, r := range g.Rules {
-			n++
-			if _, err := promql.ParseExpr(r.Expr); err != nil {
-				t.Errorf("alert %s: %v\n%s", r.Alert, err, r.Expr)
-			}
+	alerts := alertQueries(t)
+	for name, expr := range alerts {
+		if _, err := promql.ParseExpr(expr); err != nil {
+			t.Errorf("%s: %v\n%s", name, err, expr)
 		}
 	}
-	if n < 5 {
-		t.Fatalf("parsed %d alert expressions; alerts.yaml has more", n)
+	if len(alerts) < 5 {
+		t.Fatalf("parsed %d alert expressions; alerts.yaml has more", len(alerts))
 	}
 }
 

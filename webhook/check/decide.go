@@ -15,6 +15,7 @@ import (
 	"github.com/keygate-dev/keygate/webhook/index"
 	"github.com/keygate-dev/keygate/webhook/jwtauth"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
+	"github.com/keygate-dev/keygate/webhook/usage"
 )
 
 // Index is the auth server's index, holding the limiter's compiled policies.
@@ -72,6 +73,8 @@ type Decider struct {
 	MissingForwardedFor interface{ Inc() }
 	missingXFFOnce      sync.Once
 	Log                 logr.Logger
+	// Usage notes each admitted API key for the usage report (nil: off).
+	Usage *usage.Recorder
 }
 
 // DefaultMaxBodyBytes bounds how much of a forwarded body is read to find
@@ -101,9 +104,13 @@ func (d *Decider) maxBody() int64 {
 // valid (o.Err() == nil): rate limits by ip and header first, then the
 // credential, then rate limits by apiKey and subject. When a policy applies,
 // a path CleanPath refuses is refused with 400 BAD_REQUEST. An admission
-// under the hide option carries what the request's cookies become.
+// under the hide option carries what the request's cookies become; an
+// admitted API key is noted for the usage report.
 func (d *Decider) Decide(ctx context.Context, o *Options, r *Request) Verdict {
 	v := d.decide(ctx, o, r)
+	if v.Refusal == nil {
+		d.Usage.Record(v.Identity.Entry) // nil unless an API key was admitted
+	}
 	if o.Hide && v.Refusal == nil {
 		v.Hide, v.Cookie = true, WithoutSessionCookie(r.Header["Cookie"])
 	}

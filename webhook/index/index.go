@@ -41,6 +41,11 @@ type Entry struct {
 	Hash     record.KeyHash
 	KeyID    string
 	KeyIDHdr []string
+	// LastUsed is when the key was last admitted, in coarse unix seconds
+	// (0: not since the auth server started). webhook/usage keeps it: it
+	// is loaded first and stored only when it moves forward, so that a hot
+	// key does not bounce the cache line between cores.
+	LastUsed atomic.Int64
 }
 
 // Compiler turns a policy record into the limiter's form.
@@ -92,6 +97,18 @@ func (ix *Index[P]) Lookup(h record.Hash) (*Entry, bool) {
 		return nil, false
 	}
 	return es[0], true
+}
+
+// AppendEntries appends to dst the entry that answers for each key hash
+// (its first claimant), for a reader that visits every key, such as the
+// usage report. The read lock is held only while the pointers are copied.
+func (ix *Index[P]) AppendEntries(dst []*Entry) []*Entry {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	for _, es := range ix.entries {
+		dst = append(dst, es[0])
+	}
+	return dst
 }
 
 // PolicyGeneration changes whenever a policy is added, changed or removed,
@@ -225,6 +242,7 @@ func (ix *Index[P]) putKey(id string, rec *record.APIKey) {
 		st.hashes = append(st.hashes, h)
 	}
 	ix.mu.Lock()
+	keepLastUsed(ix.entries, ix.secrets[id].key, st.hashes, news)
 	ix.removeLocked(id)
 	for i, h := range st.hashes {
 		ix.entries[h] = insertClaim(ix.entries[h], news[i])
@@ -276,6 +294,23 @@ func (ix *Index[P]) removeLocked(id string) {
 		}
 	}
 	ix.keyCount.Add(-int64(len(st.hashes)))
+}
+
+// keepLastUsed carries the last use of each hash from the entries of the
+// record's previous version (old) to news, so that an update of the record
+// (a rotation, a new scope) does not forget a use not yet reported.
+// Caller holds mu.
+func keepLastUsed(entries map[record.Hash][]*Entry, old *Key, hashes []record.Hash, news []*Entry) {
+	if old == nil {
+		return
+	}
+	for i, h := range hashes {
+		for _, e := range entries[h] {
+			if e.Key == old {
+				news[i].LastUsed.Store(e.LastUsed.Load())
+			}
+		}
+	}
 }
 
 // insertClaim returns es with e in claim order (the first claimant first).
