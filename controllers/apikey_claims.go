@@ -28,7 +28,21 @@ const (
 	indexKeyHash = "keygate.dev/spec.keyHashes.sha256"
 	// indexGeneratedHash: record Secrets of generated ApiKeys by key hash.
 	indexGeneratedHash = "keygate.dev/generated-key-hash"
+	// indexDelivery: delivery Secrets by the UID of their ApiKey (the
+	// label LabelDelivery), so that a reconcile finds its own without
+	// matching the label of every Secret of the namespace: with 20,000
+	// ApiKeys in one namespace that scan made the controller quadratic
+	// (docs/scale.md).
+	indexDelivery = "keygate.dev/delivery-for"
 )
+
+// deliveryFor is the index function of indexDelivery.
+func deliveryFor(o client.Object) []string {
+	if uid := o.GetLabels()[LabelDelivery]; uid != "" {
+		return []string{uid}
+	}
+	return nil
+}
 
 // specHashes is the index function of indexKeyHash.
 func specHashes(o client.Object) []string {
@@ -61,7 +75,7 @@ func (o Options) generatedHashes(obj client.Object) []string {
 	return out
 }
 
-// indexClaims registers both indexes on the manager's cache.
+// indexClaims registers the indexes on the manager's cache.
 func (r *ApiKeyReconciler) indexClaims(mgr ctrl.Manager) error {
 	ctx := context.Background()
 	fi := mgr.GetFieldIndexer()
@@ -70,6 +84,9 @@ func (r *ApiKeyReconciler) indexClaims(mgr ctrl.Manager) error {
 	}
 	if err := fi.IndexField(ctx, &corev1.Secret{}, indexGeneratedHash, r.Options.generatedHashes); err != nil {
 		return fmt.Errorf("indexing records by generated key hash: %w", err)
+	}
+	if err := fi.IndexField(ctx, &corev1.Secret{}, indexDelivery, deliveryFor); err != nil {
+		return fmt.Errorf("indexing delivery Secrets by ApiKey: %w", err)
 	}
 	return nil
 }

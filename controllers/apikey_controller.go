@@ -29,9 +29,9 @@ type ApiKeyReconciler struct {
 	// APIReader reads from the API server, to confirm what the cache shows
 	// before a new key is issued.
 	APIReader client.Reader
-	// Claims reads ApiKeys and records through the cache's key-hash
-	// indexes (indexKeyHash, indexGeneratedHash). Default: the manager's
-	// cache.
+	// Claims reads ApiKeys, records and delivery Secrets through the
+	// cache's indexes (indexKeyHash, indexGeneratedHash, indexDelivery).
+	// Default: the manager's cache.
 	Claims  client.Reader
 	Options Options
 	memo    statusMemo
@@ -211,7 +211,7 @@ func (r *ApiKeyReconciler) compileGitOps(ctx context.Context, run *akRun) error 
 func (r *ApiKeyReconciler) pruneDeliveries(ctx context.Context, run *akRun) error {
 	ak := run.in.APIKey
 	var list corev1.SecretList
-	if err := r.Client.List(ctx, &list, client.InNamespace(ak.Namespace), client.MatchingLabels{LabelDelivery: string(ak.UID)}); err != nil {
+	if err := r.Claims.List(ctx, &list, client.InNamespace(ak.Namespace), client.MatchingFields{indexDelivery: string(ak.UID)}); err != nil {
 		return fmt.Errorf("listing delivery Secrets: %w", err)
 	}
 	for i := range list.Items {

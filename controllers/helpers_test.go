@@ -190,7 +190,7 @@ func (c scanClaims) List(ctx context.Context, list client.ObjectList, opts ...cl
 	var fields map[string]string
 	if lo.FieldSelector != nil {
 		fields = map[string]string{}
-		for _, f := range []string{indexKeyHash, indexGeneratedHash} {
+		for _, f := range []string{indexKeyHash, indexGeneratedHash, indexDelivery} {
 			fields[f], _ = lo.FieldSelector.RequiresExactMatch(f)
 		}
 	}
@@ -206,6 +206,9 @@ func (c scanClaims) List(ctx context.Context, list client.ObjectList, opts ...cl
 		})
 	case *corev1.SecretList:
 		l.Items = slices.DeleteFunc(l.Items, func(s corev1.Secret) bool {
+			if uid := want(indexDelivery); uid != "" {
+				return !slices.Contains(deliveryFor(&s), uid)
+			}
 			return !slices.Contains(c.o.generatedHashes(&s), want(indexGeneratedHash))
 		})
 	}
