@@ -92,6 +92,10 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 30s) each.
 bench: test-deps ## Run the benchmarks and the HTTP load runs on loopback.
 	./hack/bench.sh
 
+.PHONY: bench-scale
+bench-scale: test-deps ## Measure keygate at scale (~20 min): the auth server at 1k-100k keys, the controller with 20,000 ApiKeys, the index at 1M keys (docs/scale.md).
+	./hack/bench.sh scale
+
 ##@ Build
 
 .PHONY: build

@@ -8,9 +8,12 @@
 //
 // One port (--addr, default :8080) serves /check and /check/... (any
 // method), /healthz, /readyz and /metrics (controller-runtime's registry).
-// /readyz and /check answer 503 (NOT_READY) until the Secret informer has
-// delivered the first full list into the index and the JWT authenticator
-// has loaded its configuration: nothing is admitted on missing data.
+// /readyz and /check answer 503 (NOT_READY) until the first full list of
+// record Secrets is in the index (records.go: a reflector feeds the index
+// directly, with no informer cache beside it) and the JWT authenticator has
+// loaded its configuration: nothing is admitted on missing data.
+// --source-namespaces loads only the records of some namespaces' ApiKeys
+// and RateLimitPolicies: a shard (docs/scale.md).
 // A record Secret is used only under the name the controller gives its
 // source (ak.<namespace>.<name>, rlp.<namespace>.<name>) and never for a
 // source in keygate's own namespace; others are ignored, logged and counted

@@ -102,7 +102,7 @@ func NewServer(cfg Config) *Server {
 }
 
 // MarkSynced sets how the server learns that the index holds the first
-// full list of records (the informer handler's HasSynced).
+// full list of records (the record store's HasSynced).
 func (s *Server) MarkSynced(synced func() bool) {
 	s.synced.Store(&synced)
 	s.loaded.Store(false)

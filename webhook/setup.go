@@ -15,15 +15,12 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/keygate-dev/keygate/internal/record"
 	"github.com/keygate-dev/keygate/webhook/check"
 	"github.com/keygate-dev/keygate/webhook/jwtauth"
 	"github.com/keygate-dev/keygate/webhook/ratelimit"
@@ -34,6 +31,10 @@ type Options struct {
 	// Namespace is keygate's namespace: the record Secrets, the JWT HMAC
 	// Secrets and the revocation list are read from it only.
 	Namespace string
+	// SourceNamespaces, when not empty, limits the records loaded to those
+	// compiled from objects of these namespaces: a shard of the keys, for
+	// auth servers that serve some namespaces' routes only.
+	SourceNamespaces []string
 	// Addr is where /check, /healthz, /readyz and /metrics are served.
 	Addr string
 	// Listener, when set, is served instead of listening on Addr.
@@ -94,13 +95,13 @@ func CheckRedisURL(raw string, cluster bool) error { return ratelimit.CheckURL(r
 
 // CacheOptions restricts a manager's cache to what the auth server may
 // read: Secrets in keygate's namespace that carry keygate's record labels.
+// The record Secrets themselves do not go through the cache (records.go).
 func CacheOptions(namespace string) cache.Options {
-	managed, _ := labels.NewRequirement(record.LabelManagedBy, selection.Equals, []string{record.ManagedByValue})
-	kind, _ := labels.NewRequirement(record.LabelKind, selection.Exists, nil)
+	sel, _ := RecordSelector(nil)
 	return cache.Options{
 		DefaultNamespaces: map[string]cache.Config{namespace: {}},
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: labels.NewSelector().Add(*managed, *kind)},
+			&corev1.Secret{}: {Label: sel},
 		},
 	}
 }
@@ -110,6 +111,10 @@ func CacheOptions(namespace string) cache.Options {
 // server, both Runnables that run on every replica without leader election.
 func Setup(mgr ctrl.Manager, opts Options) error {
 	log := mgr.GetLogger().WithName("auth-server")
+	records, err := newRecordFeed(mgr.GetConfig(), opts.Namespace, opts.SourceNamespaces)
+	if err != nil {
+		return err
+	}
 	verifier, err := setupVerifier(mgr, opts, log)
 	if err != nil {
 		return err
@@ -143,7 +148,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		}
 		return err
 	}
-	return mgr.Add(&runnable{srv: srv, cache: mgr.GetCache(), addr: opts.Addr, listener: opts.Listener,
+	return mgr.Add(&runnable{srv: srv, records: records, addr: opts.Addr, listener: opts.Listener,
 		grpcAddr: opts.GRPCAddr, grpcListener: opts.GRPCListener, log: log, closer: closer})
 }
 
@@ -185,7 +190,7 @@ func newLimiter(opts Options, m *ratelimit.Metrics, log logr.Logger) (RateLimite
 // runnable serves the auth server in a manager.
 type runnable struct {
 	srv      *Server
-	cache    cache.Cache
+	records  *recordFeed
 	addr     string
 	listener net.Listener
 	// grpcAddr and grpcListener: the ext_authz gRPC server, off when both
@@ -199,20 +204,14 @@ type runnable struct {
 // NeedLeaderElection is false: every replica answers checks.
 func (r *runnable) NeedLeaderElection() bool { return false }
 
-// Start feeds the index from the Secret informer and serves until ctx ends.
+// Start feeds the index from the record Secrets and serves until ctx ends.
 func (r *runnable) Start(ctx context.Context) error {
 	if r.closer != nil {
 		defer func() { _ = r.closer.Close() }()
 	}
-	inf, err := r.cache.GetInformer(ctx, &corev1.Secret{}, cache.BlockUntilSynced(false))
-	if err != nil {
-		return fmt.Errorf("getting the record Secret informer: %w", err)
-	}
-	reg, err := inf.AddEventHandler(r.srv.cfg.Index.EventHandler())
-	if err != nil {
-		return fmt.Errorf("watching record Secrets: %w", err)
-	}
-	r.srv.MarkSynced(reg.HasSynced)
+	store := r.srv.cfg.Index.Store()
+	r.srv.MarkSynced(store.HasSynced)
+	go r.records.run(ctx, store)
 	l, err := listen(r.listener, r.addr)
 	if err != nil {
 		return err

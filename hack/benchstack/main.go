@@ -34,13 +34,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/keygate-dev/keygate/hack/benchscale/records"
 	"github.com/keygate-dev/keygate/internal/record"
 	"github.com/keygate-dev/keygate/test/golden"
 	"github.com/keygate-dev/keygate/test/testenv"
@@ -51,8 +51,6 @@ import (
 const (
 	sourceNamespace = "bench"
 	policyName      = "breakground"
-	// keyScope is the scope every key grants; the checks ask for it.
-	keyScope = "events:write"
 )
 
 func main() {
@@ -118,71 +116,19 @@ func run(nkeys int, scale int64, dir string, workers int) error {
 	return nil
 }
 
-// createKeys writes n API-key records with one fresh key each, and returns
-// the last key and every key's hash.
+// createKeys writes n API-key records with one fresh key each
+// (hack/benchscale/records), and returns the last key and every key's hash.
 func createKeys(ctx context.Context, env *testenv.Env, n, workers int) (string, []string, error) {
-	keys := make([]string, n)
-	hashes := make([]string, n)
-	for i := range keys {
-		k, err := record.NewKey("sk_")
-		if err != nil {
-			return "", nil, err
-		}
-		keys[i], hashes[i] = k, record.HashKey(k).String()
-	}
-	jobs := make(chan int)
-	errc := make(chan error, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				if err := createKey(ctx, env, i, hashes[i]); err != nil {
-					errc <- err
-					return
-				}
-			}
-		}()
-	}
-	var err error
-feed:
-	for i := range keys {
-		select {
-		case jobs <- i:
-		case err = <-errc:
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err == nil && len(errc) > 0 {
-		err = <-errc
-	}
+	w := &records.Writer{Client: env.Client, Namespace: testenv.Namespace, SourceNamespace: sourceNamespace, Workers: workers}
+	keys, err := w.Create(ctx, 0, n)
 	if err != nil {
 		return "", nil, err
 	}
+	hashes := make([]string, n)
+	for i, k := range keys {
+		hashes[i] = record.HashKey(k).String()
+	}
 	return keys[n-1], hashes, nil
-}
-
-func createKey(ctx context.Context, env *testenv.Env, i int, hash string) error {
-	rec := &record.APIKey{
-		Version: record.Version,
-		Source:  record.Source{Namespace: sourceNamespace, Name: fmt.Sprint("k", i), UID: fmt.Sprint("uid-k", i)},
-		Subject: fmt.Sprint("tenant-", i),
-		Type:    "secret",
-		Prefix:  "sk_",
-		Scopes:  []string{keyScope},
-		Keys:    []record.KeyHash{{SHA256: hash}},
-	}
-	s, err := record.NewSecret(testenv.Namespace, record.KindAPIKey, record.SourceOf(rec), rec)
-	if err != nil {
-		return err
-	}
-	if err := env.Client.Create(ctx, s); err != nil {
-		return fmt.Errorf("creating record Secret %s: %w", s.Name, err)
-	}
-	return nil
 }
 
 // createPolicy writes the BreakGround seed policy's record, limits scaled,

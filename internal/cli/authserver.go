@@ -39,6 +39,8 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	proxy := string(o.Proxy)
 	decisionLog := string(o.DecisionLog.Mode)
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "keygate's namespace: record Secrets, JWT HMAC Secrets and the revocation list are read here only")
+	var sources string
+	fs.StringVar(&sources, "source-namespaces", "", "comma-separated namespaces whose ApiKeys' and RateLimitPolicies' records are loaded, a shard of the keys (default: all)")
 	fs.StringVar(&o.Addr, "addr", o.Addr, "address of /check, /healthz, /readyz and /metrics")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "extra address for controller-runtime's metrics server (0: off; metrics are on --addr at /metrics)")
 	fs.StringVar(&o.JWTConfigPath, "jwt-config", o.JWTConfigPath, "JWT issuers' YAML config file, reloaded when it changes (empty: no issuer, every token is refused)")
@@ -68,6 +70,7 @@ func parseAuthServerFlags(args []string, stderr io.Writer) (*authServerFlags, er
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	o.SourceNamespaces = splitList(sources)
 	if err := f.check(); err != nil {
 		return nil, err
 	}

@@ -27,7 +27,8 @@ func TestAuthServerFlagsFillTheWiringsOptions(t *testing.T) {
 	}
 	f, err = parseAuthServerFlags([]string{"--namespace=kg", "--addr=:1", "--metrics-bind-address=:2", "--jwt-config=/j",
 		"--redis-url=redis://r:6379", "--redis-on-error=deny", "--trusted-hops=2", "--max-body-bytes=-1",
-		"--grpc-addr=:3", "--grpc-options=auth=jwt", "--proxy=traefik", "--ip-prefix-v4=24", "--ip-prefix-v6=56"}, io.Discard)
+		"--grpc-addr=:3", "--grpc-options=auth=jwt", "--proxy=traefik", "--ip-prefix-v4=24", "--ip-prefix-v6=56",
+		"--source-namespaces=acme, globex"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +37,7 @@ func TestAuthServerFlagsFillTheWiringsOptions(t *testing.T) {
 	want.RedisURL, want.RedisOnError, want.TrustedHops, want.MaxBodyBytes = "redis://r:6379", "deny", 2, -1
 	want.GRPCAddr, want.GRPCOptions, want.Proxy = ":3", "auth=jwt", webhook.ProxyTraefik
 	want.IPv4Prefix, want.IPv6Prefix = 24, 56
+	want.SourceNamespaces = []string{"acme", "globex"}
 	if !reflect.DeepEqual(f.opts, want) {
 		t.Fatalf("flags gave %+v, want %+v", f.opts, want)
 	}

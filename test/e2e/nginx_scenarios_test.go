@@ -58,7 +58,7 @@ func setupNginx(t *testing.T) *nginxFixture {
 }
 
 // startUnreadyAuthServer runs a second auth server as a user with no
-// permissions: its Secret informer never syncs, so it never becomes ready.
+// permissions: it can never list the record Secrets, so it never becomes ready.
 func startUnreadyAuthServer(t *testing.T, s *stack) string {
 	kc, err := s.env.KubeconfigFor(t.TempDir(), "e2e-nobody")
 	if err != nil {

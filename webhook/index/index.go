@@ -2,14 +2,14 @@
 // record Secrets: API keys by the SHA-256 of the key, and rate-limit
 // policies by namespace/name, compiled once per record change.
 //
-// It is fed incrementally by informer events (Apply, Remove) and read on
-// every check (Lookup, Policies). A record that fails to
+// It is fed incrementally, one record Secret at a time, by a reflector
+// whose store it is (Store: Apply, Remove) and read on every check
+// (Lookup, Policies). A record that fails to
 // decode or compile is logged, counted, and treated as absent: the server
 // fails closed.
 package index
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,38 +152,7 @@ func (ix *Index[P]) Stats() Stats {
 
 // Apply adds or replaces what one record Secret says. A Secret that is not
 // a valid record removes what it said before.
-func (ix *Index[P]) Apply(s *corev1.Secret) {
-	id := s.Namespace + "/" + s.Name
-	switch kind := s.Labels[record.LabelKind]; kind {
-	case record.KindAPIKey:
-		rec, err := record.DecodeAPIKey(s.Data[record.DataKey])
-		if err != nil {
-			ix.fail(id, kind, err)
-			return
-		}
-		if !ix.named(s, kind, rec.Source) {
-			return
-		}
-		ix.putKey(id, rec)
-	case record.KindRateLimitPolicy:
-		rec, err := record.DecodeRateLimitPolicy(s.Data[record.DataKey])
-		if err != nil {
-			ix.fail(id, kind, err)
-			return
-		}
-		if !ix.named(s, kind, rec.Source) {
-			return
-		}
-		p, err := ix.compile(rec)
-		if err != nil {
-			ix.fail(id, kind, fmt.Errorf("compiling policy %s/%s: %w", rec.Source.Namespace, rec.Source.Name, err))
-			return
-		}
-		ix.putPolicy(id, rec.Source.Namespace+"/"+rec.Source.Name, p)
-	default:
-		ix.fail(id, kind, fmt.Errorf("unknown record kind %q", kind))
-	}
-}
+func (ix *Index[P]) Apply(s *corev1.Secret) { ix.apply(decode(s)) }
 
 // Remove forgets what the Secret namespace/name said.
 func (ix *Index[P]) Remove(namespace, name string) {
@@ -193,17 +162,18 @@ func (ix *Index[P]) Remove(namespace, name string) {
 	ix.touch()
 }
 
-// named reports whether s has the name the controller gives the record of
-// src, and src is not in keygate's own namespace (the controller compiles
-// nothing there). A record copied or created under another name is
-// ignored: it would otherwise add a second claim, or a policy, that no
-// source of its own stands behind.
-func (ix *Index[P]) named(s *corev1.Secret, kind string, src record.Source) bool {
-	if s.Name == record.SecretName(kind, src.Namespace, src.Name) && src.Namespace != s.Namespace {
+// named reports whether the record Secret d has the name the controller
+// gives the record of src, and src is not in keygate's own namespace (the
+// controller compiles nothing there). A record copied or created under
+// another name is ignored: it would otherwise add a second claim, or a
+// policy, that no source of its own stands behind.
+func (ix *Index[P]) named(d *decoded, src record.Source) bool {
+	kind := d.kind
+	if d.Name == record.SecretName(kind, src.Namespace, src.Name) && src.Namespace != d.Namespace {
 		return true
 	}
 	ix.misnamed.Add(1)
-	id := s.Namespace + "/" + s.Name
+	id := d.Namespace + "/" + d.Name
 	ix.log.Error(nil, "ignoring a record Secret whose name is not the one keygate gives its source; only keygate's controller should write Secrets in this namespace",
 		"secret", id, "kind", kind, "sourceNamespace", src.Namespace, "sourceName", src.Name)
 	ix.mu.Lock()

@@ -65,7 +65,7 @@ func TestApplyUpdateRemove(t *testing.T) {
 	if _, ok := ix.Lookup(record.HashKey(k2)); !ok {
 		t.Fatal("k2 not found after update")
 	}
-	ix.EventHandler().OnDelete(toolscache.DeletedFinalStateUnknown{Obj: secret(t, "ak.acme.a", record.KindAPIKey, apiKey("a"))})
+	_ = ix.Store().Delete(toolscache.DeletedFinalStateUnknown{Obj: secret(t, "ak.acme.a", record.KindAPIKey, apiKey("a"))})
 	if _, ok := ix.Lookup(record.HashKey(k2)); ok || ix.Stats().Keys != 0 {
 		t.Fatal("delete did not remove the record")
 	}
