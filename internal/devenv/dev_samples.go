@@ -21,7 +21,7 @@ const readyTimeout = 60 * time.Second
 
 // applySamples applies the samples, waits until the auth server is ready
 // and the first generated secret key among them is delivered and accepted,
-// and returns that key.
+// also under the sample policy, and returns that key.
 func (d *dev) applySamples(ctx context.Context) (string, error) {
 	objs, err := manifest.ReadObjects(d.o.Samples)
 	if err != nil {
@@ -50,7 +50,11 @@ func (d *dev) applySamples(ctx context.Context) (string, error) {
 			return false
 		}
 		key = string(s.Data["apiKey"])
-		return key != "" && status(base+"/check", key) == http.StatusOK
+		// Then as the printed curl line asks, with the policy: asked only
+		// once the key is admitted, so that until the policy is loaded
+		// nothing is counted against its limits, and then one request.
+		return key != "" && status(base+"/check", key) == http.StatusOK &&
+			status(base+"/check?policy="+samplePolicy, key) == http.StatusOK
 	})
 	return key, err
 }

@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// samplePolicy is the sample RateLimitPolicy the printed curl line names:
+// the samples are ready once the sample key is admitted under it.
+const samplePolicy = "acme/breakground"
+
 type howTo struct {
 	addr, grpcAddr, key, kubeconfig, kubectl string
 	hmac                                     []byte
@@ -17,7 +21,7 @@ var howToTemplate = template.Must(template.New("howto").Parse(`
 keygate is running. Try it (paste as is):
 
   # an API key of the sample ApiKey acme/acme-sdk, with the BreakGround rate limits
-  curl -i -H 'X-API-Key: {{.Key}}' '{{.Base}}/check?policy=acme/breakground'
+  curl -i -H 'X-API-Key: {{.Key}}' '{{.Base}}/check?policy={{.Policy}}'
 
   # a JWT of the dev issuer (sub dev-user, scopes {{.Scopes}}), valid 24h
   curl -i -H 'Authorization: Bearer {{.Token}}' '{{.Base}}/check?auth=jwt&scopes=admin'
@@ -42,7 +46,7 @@ func printHowTo(w io.Writer, h howTo) error {
 		return err
 	}
 	return howToTemplate.Execute(w, map[string]string{
-		"Base": "http://" + localAddr(h.addr), "Key": h.key, "Token": token, "Scopes": strings.Join(scopes, " "),
+		"Base": "http://" + localAddr(h.addr), "Key": h.key, "Policy": samplePolicy, "Token": token, "Scopes": strings.Join(scopes, " "),
 		"Kubeconfig": h.kubeconfig, "Kubectl": h.kubectl, "GRPC": grpcTarget(h.grpcAddr),
 	})
 }
