@@ -65,16 +65,7 @@ func setupHide(t *testing.T) *hideFixture {
 // the headers the upstream got.
 func (f *hideFixture) send(t *testing.T, prefix, query string, h http.Header) http.Header {
 	t.Helper()
-	uri := uniquePath(prefix) + query
-	resp, body := get(t, http.MethodGet, f.base+uri, h)
-	if resp.StatusCode != http.StatusOK || body != "upstream" {
-		t.Fatalf("GET %s: %d %q, want 200 from the upstream", uri, resp.StatusCode, body)
-	}
-	got, ok := f.up.reached(uri)
-	if !ok {
-		t.Fatalf("GET %s was answered 200 but did not reach the upstream with its query", uri)
-	}
-	return got
+	return reachUpstream(t, f.base, f.up, uniquePath(prefix)+query, h)
 }
 
 // TestNginxHide sends credentials through real nginx, configured as

@@ -75,14 +75,21 @@ func startUnreadyAuthServer(t *testing.T, s *stack) string {
 // pass sends a request through nginx and expects it at the upstream.
 func (f *nginxFixture) pass(t *testing.T, prefix string, h http.Header) http.Header {
 	t.Helper()
-	uri := uniquePath(prefix)
-	resp, body := get(t, http.MethodGet, f.base+uri, h)
+	return reachUpstream(t, f.base, f.up, uniquePath(prefix), h)
+}
+
+// reachUpstream expects GET base+uri answered 200 by up, which saw the
+// request with uri as sent (path and query), and returns the headers up
+// got.
+func reachUpstream(t *testing.T, base string, up *upstream, uri string, h http.Header) http.Header {
+	t.Helper()
+	resp, body := get(t, http.MethodGet, base+uri, h)
 	if resp.StatusCode != http.StatusOK || body != "upstream" {
 		t.Fatalf("GET %s: %d %q, want 200 from the upstream", uri, resp.StatusCode, body)
 	}
-	got, ok := f.up.reached(uri)
+	got, ok := up.reached(uri)
 	if !ok {
-		t.Fatalf("GET %s was answered 200 but did not reach the upstream", uri)
+		t.Fatalf("GET %s was answered 200 but did not reach the upstream as sent", uri)
 	}
 	return got
 }
