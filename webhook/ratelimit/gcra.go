@@ -49,12 +49,12 @@ func (s *slot) found(now int64) {
 	}
 }
 
-// decide builds the Decision from the slots' TATs after a check at now:
+// decide sets d, the Decision, from the slots' TATs after a check at now:
 // the TATs stored after the charge when admitted, the TATs found when not
 // (a quota's: now plus its count). unit is the time unit of now, the TATs
 // and params.
-func decide(slots []slot, now int64, admitted bool, params func(*params) gcra, unit time.Duration) Decision {
-	d := Decision{Allowed: admitted, Counted: true}
+func decide(d *Decision, slots []slot, now int64, admitted bool, params func(*params) gcra, unit time.Duration) {
+	*d = Decision{Allowed: admitted, Counted: true}
 	best := -1
 	var bestRemaining, bestReset, bestWait int64
 	for i := range slots {
@@ -82,7 +82,6 @@ func decide(slots []slot, now int64, admitted bool, params func(*params) gcra, u
 	d.Remaining = bestRemaining
 	d.Reset = time.Duration(bestReset) * unit
 	d.RetryAfter = time.Duration(bestWait) * unit
-	return d
 }
 
 // state is what a slot reports after a check at now: the requests it still

@@ -55,7 +55,9 @@ func (l *Limiter) Check(ctx context.Context, stage Stage, policies []*Policy, re
 	if len(slots) == 0 {
 		return Decision{Allowed: true}, nil
 	}
-	return l.mem.check(slots, req.At), nil
+	var d Decision
+	l.mem.check(slots, req.At, &d)
+	return d, nil
 }
 
 // checkRedis is Check for a Redis limiter. It is kept apart so that the

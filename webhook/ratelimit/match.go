@@ -227,9 +227,23 @@ func collect(dst []slot, stage Stage, policies []*Policy, req *Request) []slot {
 				continue
 			}
 			if v, ok := r.value(req); ok {
-				dst = append(dst, slot{r: r, p: r.paramsFor(row, i), value: v})
+				dst = grow(dst)
+				s := &dst[len(dst)-1]
+				s.r, s.p, s.value, s.tat = r, r.paramsFor(row, i), v, 0
 			}
 		}
 	}
 	return dst
+}
+
+// grow is dst one slot longer. Its new slot is set field by field by
+// collect, not built and copied whole: a check builds one per matching
+// rule, and the copy of a whole slot showed in its profile. The fields
+// collect leaves are set before they are read (key and shard by hashKeys,
+// tat by the store, win for a quota by charge).
+func grow(dst []slot) []slot {
+	if len(dst) < cap(dst) {
+		return dst[:len(dst)+1]
+	}
+	return append(dst, slot{})
 }

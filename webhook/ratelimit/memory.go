@@ -137,7 +137,7 @@ func (m *memStore) nowAt(at time.Time) int64 {
 
 // check counts the request against every slot's counter, all or nothing,
 // holding the locks of all the shards involved (taken in index order).
-func (m *memStore) check(slots []slot, at time.Time) Decision {
+func (m *memStore) check(slots []slot, at time.Time, d *Decision) {
 	m.hashKeys(slots)
 	var orderBuf [maxInline]uint64
 	order := orderBuf[:0]
@@ -152,9 +152,8 @@ func (m *memStore) check(slots []slot, at time.Time) Decision {
 	for _, i := range order {
 		m.shards[i].mu.Unlock()
 	}
-	d := decide(slots, now, admitted, nsParams, time.Nanosecond)
-	count(slots, &d)
-	return d
+	decide(d, slots, now, admitted, nsParams, time.Nanosecond)
+	count(slots, d)
 }
 
 // charge reads every slot's TAT and, when none is over its limit, stores

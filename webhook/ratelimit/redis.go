@@ -239,7 +239,9 @@ func (s *redisStore) check(ctx context.Context, slots []slot) (Decision, error) 
 	case OnErrorDeny:
 		return Decision{}, fmt.Errorf("%w: Redis is unreachable", ErrUnavailable)
 	}
-	return s.local.check(slots, time.Time{}), nil
+	var d Decision
+	s.local.check(slots, time.Time{}, &d)
+	return d, nil
 }
 
 // run counts the slots in Redis: one script call on a single server; on a

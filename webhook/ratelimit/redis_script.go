@@ -102,7 +102,8 @@ func decideRedis(slots []slot, now int64, admitted bool) Decision {
 	for i := range slots {
 		slots[i].usWindow() // a cluster's groups ran on copies of the slots
 	}
-	d := decide(slots, now, admitted, usParams, time.Microsecond)
+	var d Decision
+	decide(&d, slots, now, admitted, usParams, time.Microsecond)
 	count(slots, &d)
 	return d
 }
