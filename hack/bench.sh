@@ -54,8 +54,9 @@
 #              1000,10000,100000), created directly with the API client
 #              (not through the controller): time to /readyz, RSS, heap and
 #              bytes per key, idle CPU, /check req/s and p99 with wrk beside
-#              the N = 1 server, revocation latency (p50/p99 of
-#              BENCH_SCALE_REVOCATIONS, default 20);
+#              the N = 1 server in BENCH_ROUNDS rounds (default here 9:
+#              one round's ratio varies by ±15 % on 2 cores), revocation
+#              latency (p50/p99 of BENCH_SCALE_REVOCATIONS, default 20);
 #  controller: part 4 with KEYGATE_SCALE_KEYS (default here 20,000) and one
 #              periodic resync (KEYGATE_SCALE_RESYNC=1, the default here);
 #  index:      a simulation with no API server: webhook/index built for

@@ -87,7 +87,7 @@ func parseFlags() (*config, error) {
 	flag.IntVar(&cfg.workers, "workers", 32, "concurrent record creates")
 	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "each wrk round (whole seconds)")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "a wrk warm-up run of each server before the rounds")
-	flag.IntVar(&cfg.rounds, "rounds", 3, "interleaved wrk rounds (N = 1, N, N = 1, N, ...)")
+	flag.IntVar(&cfg.rounds, "rounds", 9, "interleaved wrk rounds (N = 1, N, N = 1, N, ...)")
 	flag.IntVar(&cfg.conns, "connections", 32, "wrk connections")
 	flag.IntVar(&cfg.revocations, "revocations", 20, "records deleted one at a time at each size, timing until the key is refused")
 	flag.DurationVar(&cfg.idle, "idle", 5*time.Second, "how long idle CPU is measured")

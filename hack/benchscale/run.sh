@@ -69,7 +69,7 @@ if want auth; then
 	step "$go" build -o "$tmp/keygate" .
 	step "$go" build -o "$tmp/benchscale" ./hack/benchscale
 	step "$tmp/benchscale" -keygate "$tmp/keygate" -sizes "${BENCH_SCALE_SIZES:-1000,10000,100000}" \
-		-revocations "${BENCH_SCALE_REVOCATIONS:-20}" -duration "${BENCH_DURATION:-5s}" -rounds "${BENCH_ROUNDS:-3}" \
+		-revocations "${BENCH_SCALE_REVOCATIONS:-20}" -duration "${BENCH_DURATION:-5s}" -rounds "${BENCH_ROUNDS:-9}" \
 		-connections "${BENCH_CONNECTIONS:-32}" -out "$out"
 	echo "bench-scale: auth server part done after $(($(date +%s) - start))s"
 fi
