@@ -4,8 +4,8 @@
 #
 #   - the CRDs of config/crd/bases into charts/keygate/crds/ (Helm installs
 #     crds/ before the templates, and never upgrades or deletes them);
-#   - the generated RBAC roles and the alerts into charts/keygate/files/,
-#     which the templates read as data;
+#   - the generated RBAC roles, the alerts and the Grafana dashboard into
+#     charts/keygate/files/, which the templates read as data;
 #   - VERSION (v0.1.0) into Chart.yaml: version 0.1.0, appVersion v0.1.0.
 #
 #   hack/chart-sync.sh VERSION
@@ -23,4 +23,5 @@ cp "$ROOT"/config/crd/bases/*.yaml "$chart/crds/"
 cp "$ROOT/config/rbac/controller/role.yaml" "$chart/files/controller-role.yaml"
 cp "$ROOT/config/rbac/auth-server/role.yaml" "$chart/files/auth-server-role.yaml"
 cp "$ROOT/config/prometheus/alerts.yaml" "$chart/files/alerts.yaml"
+cp "$ROOT/config/prometheus/keygate-dashboard.json" "$chart/files/keygate-dashboard.json"
 sed -i -e "s/^version: .*/version: ${version#v}/" -e "s/^appVersion: .*/appVersion: $version/" "$chart/Chart.yaml"

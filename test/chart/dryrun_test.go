@@ -89,6 +89,7 @@ func TestDefaultsDryRun(t *testing.T) {
 func TestAllOptionsDryRun(t *testing.T) {
 	prometheusOperatorCRDs(t)
 	objs := render(t, values(t, allOn))
+	createNamespace(t, "observability")
 	dryRun(t, objs)
 
 	auth := find(t, objs, "Deployment", "keygate-auth-server")
@@ -123,6 +124,7 @@ func TestAllOptionsDryRun(t *testing.T) {
 		t.Errorf("the auth server's NetworkPolicy admits %d namespaces, want ingress-nginx and traefik", got)
 	}
 	checkAlerts(t, find(t, objs, "PrometheusRule", "keygate"))
+	checkDashboard(t, find(t, objs, "ConfigMap", "keygate-dashboard"))
 }
 
 // TestRedisSecretDryRun: redis.mode=secret mounts the Secret's one key and
@@ -161,6 +163,49 @@ func wantArgs(t *testing.T, got []string, want ...string) {
 		if !slices.Contains(got, w) {
 			t.Errorf("args %v lack %s", got, w)
 		}
+	}
+}
+
+// createNamespace creates a namespace other than the release's, for
+// objects the chart puts elsewhere.
+func createNamespace(t *testing.T, name string) {
+	t.Helper()
+	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &corev1.Namespace{}
+	ns.Name = name
+	if err := c.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+// checkDashboard: the dashboard ConfigMap is in the namespace asked for,
+// labelled and annotated for Grafana's sidecar, and carries
+// config/prometheus/keygate-dashboard.json byte for byte: Helm did not
+// read its {{legend}} templates as its own.
+func checkDashboard(t *testing.T, cm *unstructured.Unstructured) {
+	t.Helper()
+	want, err := os.ReadFile(repoPath("config", "prometheus", "keygate-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := unstructured.NestedString(cm.Object, "data", "keygate-dashboard.json")
+	if got != string(want) {
+		t.Errorf("the chart's dashboard differs from config/prometheus/keygate-dashboard.json (%d bytes, want %d)", len(got), len(want))
+	}
+	if !strings.Contains(got, "{{") {
+		t.Errorf("the dashboard lost its Grafana legend templates")
+	}
+	if cm.GetNamespace() != "observability" {
+		t.Errorf("the dashboard ConfigMap is in %q, want observability", cm.GetNamespace())
+	}
+	if l := cm.GetLabels(); l["grafana_dashboard"] != "1" || l["release"] != "prom" || l["app.kubernetes.io/part-of"] != "keygate" {
+		t.Errorf("the dashboard ConfigMap has labels %v", l)
+	}
+	if a := cm.GetAnnotations(); a["grafana_folder"] != "keygate" {
+		t.Errorf("the dashboard ConfigMap has annotations %v", a)
 	}
 }
 

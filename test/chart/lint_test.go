@@ -66,6 +66,7 @@ redis:
 metrics:
   serviceMonitor: {enabled: true, interval: 15s, prometheusNamespace: observability, labels: {release: prom}}
   prometheusRule: {enabled: true, labels: {release: prom}}
+  grafanaDashboard: {enabled: true, namespace: observability, labels: {grafana_dashboard: "1", release: prom}, annotations: {grafana_folder: keygate}}
 `
 
 // redisSecret is the other Redis mode: the URL from a Secret.
@@ -120,6 +121,8 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"controller: {resources: {limits: {memory: lots}}}", "/controller/resources/limits/memory"},
 		{"jwt: {config: {issuers: none}}", "/jwt/config/issuers"},
 		{"metrics: {serviceMonitor: {interval: often}}", "/metrics/serviceMonitor/interval"},
+		{"metrics: {grafanaDashboard: {namespace: Monitoring}}", "/metrics/grafanaDashboard/namespace"},
+		{"metrics: {grafanaDashboard: {labels: {grafana_dashboard: 1}}}", "/metrics/grafanaDashboard/labels/grafana_dashboard"},
 	}
 	for _, c := range cases {
 		_, err := template(ch, values(t, c.values))
