@@ -8,7 +8,9 @@
 #       BENCH_KEYS API-key records and the BreakGround seed policy from an
 #       API server (envtest, started by hack/benchstack, which creates the
 #       record Secrets directly with the API client, as the controller
-#       would write them; the controller is not what is measured);
+#       would write them; the controller is not what is measured), with
+#       last-use reporting on (--usage-report-name, which the Deployment
+#       sets from the pod's name);
 #     - the floor (hack/floor): the least an auth server can do, hash the
 #       key header with SHA-256 and look it up in a map, over HTTP with
 #       keygate's http.Server settings and as a bare ext_authz gRPC Check.
@@ -188,7 +190,7 @@ start_servers() {
 	floor_http="$(value "$tmp/floor.out" http)"
 	floor_grpc="$(value "$tmp/floor.out" grpc)"
 
-	"$tmp/keygate" auth-server --kubeconfig "$kubeconfig" --addr 127.0.0.1:0 \
+	"$tmp/keygate" auth-server --kubeconfig "$kubeconfig" --addr 127.0.0.1:0 --usage-report-name keygate-bench \
 		--grpc-addr 127.0.0.1:0 --grpc-options "scopes=$scope" \
 		>"$tmp/keygate.out" 2>"$tmp/keygate.log" &
 	keygate_pid=$!

@@ -43,7 +43,10 @@ func startServer(bin, kubeconfig, namespace, logPath string) (*server, error) {
 	defer logf.Close()
 	s := &server{addr: "127.0.0.1:" + strconv.Itoa(port), logPath: logPath, exited: make(chan struct{}),
 		http: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
-	s.cmd = exec.Command(bin, "auth-server", "--kubeconfig", kubeconfig, "--namespace", namespace, "--addr", s.addr)
+	// A report name, as the Deployment's $POD_NAME gives, so that last-use
+	// reporting is on as where users run it.
+	s.cmd = exec.Command(bin, "auth-server", "--kubeconfig", kubeconfig, "--namespace", namespace, "--addr", s.addr,
+		"--usage-report-name", "keygate-bench-"+strconv.Itoa(port))
 	s.cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
