@@ -42,6 +42,13 @@ func (d Decision) RetryAfterSeconds() int64 {
 	return max(ceilSeconds(d.RetryAfter), 1)
 }
 
+// The canonical forms of RateLimit-Policy and RateLimit, as http.Header
+// keys them.
+const (
+	policyHeader    = "Ratelimit-Policy"
+	rateLimitHeader = "Ratelimit"
+)
+
 func ceilSeconds(v time.Duration) int64 {
 	if v <= 0 {
 		return 0
@@ -54,24 +61,32 @@ func ceilSeconds(v time.Duration) int64 {
 // Retry-After on a refusal. It sets nothing when no rule counted the
 // request. The window w is the period in seconds; the reset t is the time
 // until the rule is fully recovered, in seconds rounded up.
+//
+// It runs on every admitted request of a policy, so both values share one
+// string and one slice, under the canonical names http.Header.Set would
+// give them ("Ratelimit-Policy", "Ratelimit"): two allocations, not six.
 func (d Decision) AppendHeaders(h http.Header) {
 	if !d.Counted {
 		return
 	}
-	var buf [96]byte
+	var buf [192]byte
 	b := strconv.AppendQuote(buf[:0], d.Rule)
 	b = append(b, ";q="...)
 	b = strconv.AppendInt(b, d.Limit, 10)
 	b = append(b, ";w="...)
 	b = strconv.AppendInt(b, ceilSeconds(d.Window), 10)
-	h.Set("RateLimit-Policy", string(b))
+	n := len(b)
 
-	b = strconv.AppendQuote(buf[:0], d.Rule)
+	b = strconv.AppendQuote(b, d.Rule)
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, d.Remaining, 10)
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, ceilSeconds(d.Reset), 10)
-	h.Set("RateLimit", string(b))
+
+	s := string(b)
+	vals := []string{s[:n], s[n:]}
+	h[policyHeader] = vals[0:1:1]
+	h[rateLimitHeader] = vals[1:2:2]
 
 	if !d.Allowed {
 		h.Set("Retry-After", strconv.FormatInt(d.RetryAfterSeconds(), 10))
