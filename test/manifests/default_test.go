@@ -11,6 +11,7 @@ import (
 	"github.com/keygate-dev/keygate/internal/manifest"
 	"github.com/keygate-dev/keygate/test/testenv"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/kustomize/api/types"
@@ -106,6 +107,36 @@ func TestDeployImageReachesBothDeployments(t *testing.T) {
 		img, _ := container(t, find(t, objs, "Deployment", name))["image"].(string)
 		if img != "registry.example/keygate:v1.2.3" {
 			t.Errorf("Deployment %s has image %q, want registry.example/keygate:v1.2.3", name, img)
+		}
+	}
+}
+
+// TestDeploymentsGiveGoTheirMemoryLimit: both processes learn their
+// container's memory limit (KEYGATE_MEMORY_LIMIT from the downward API),
+// which they turn into the Go runtime's soft limit, and both have one.
+func TestDeploymentsGiveGoTheirMemoryLimit(t *testing.T) {
+	objs := build(t, repoPath("config", "default"))
+	for _, name := range []string{"keygate-controller", "keygate-auth-server"} {
+		c := container(t, find(t, objs, "Deployment", name))
+		if _, ok, _ := unstructured.NestedString(c, "resources", "limits", "memory"); !ok {
+			t.Errorf("Deployment %s sets no memory limit", name)
+		}
+		env, _, _ := unstructured.NestedSlice(c, "env")
+		found := false
+		for _, e := range env {
+			e := e.(map[string]any)
+			if e["name"] != "KEYGATE_MEMORY_LIMIT" {
+				continue
+			}
+			found = true
+			res, _, _ := unstructured.NestedString(e, "valueFrom", "resourceFieldRef", "resource")
+			div, _, _ := unstructured.NestedString(e, "valueFrom", "resourceFieldRef", "divisor")
+			if res != "limits.memory" || (div != "" && div != "1") {
+				t.Errorf("Deployment %s: KEYGATE_MEMORY_LIMIT is %v, want limits.memory in bytes", name, e["valueFrom"])
+			}
+		}
+		if !found {
+			t.Errorf("Deployment %s does not pass KEYGATE_MEMORY_LIMIT", name)
 		}
 	}
 }
