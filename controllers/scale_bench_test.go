@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,6 +52,12 @@ import (
 //     meanwhile. keygate's manager keeps controller-runtime's default
 //     period (10 hours).
 //
+// The controller runs with keygate controller's defaults (expiry warnings,
+// Unused, per-ApiKey metrics, scraped once when all are Ready) and, as in
+// its Deployment, a Go memory limit of 90 % of 512Mi
+// (KEYGATE_SCALE_MEMORY_LIMIT, in bytes, sets another container limit; 0
+// none).
+//
 // Run it with:
 //
 //	go test -run '^$' -bench BenchmarkScale -benchtime 1x -timeout 30m ./controllers/
@@ -59,9 +67,52 @@ func BenchmarkScale(b *testing.B) {
 		n = v
 	}
 	resync := os.Getenv("KEYGATE_SCALE_RESYNC") == "1"
+	// As keygate controller in its Deployment: a Go memory limit of 90 %
+	// of the container's (config/manager: 512Mi).
+	limit := int64(512 << 20)
+	if v, err := strconv.ParseInt(os.Getenv("KEYGATE_SCALE_MEMORY_LIMIT"), 10, 64); err == nil {
+		limit = v
+	}
+	if limit > 0 {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit - limit/10))
+		fmt.Printf("scale: Go memory limit %d MiB (90%% of %d MiB)\n", (limit-limit/10)>>20, limit>>20)
+	}
 	for i := 0; i < b.N; i++ {
 		scaleRun(b, n, resync)
 	}
+}
+
+// shippedOpts are managerOpts with what keygate controller turns on by
+// default (app.DefaultControllerOptions, which this package cannot
+// import): the ExpiringSoon and Unused lifecycle and the per-ApiKey
+// metrics, here in a registry of their own per manager.
+func shippedOpts(ns string) Options {
+	o := managerOpts(ns)
+	o.ExpiryWarnings = DefaultExpiryWarnings()
+	o.UnusedAfter = DefaultUnusedAfter
+	o.APIKeyMetrics = true
+	o.MetricsRegistry = prometheus.NewRegistry()
+	return o
+}
+
+// scrape gathers the per-ApiKey metrics once, as Prometheus would, and
+// reports the series and the time it took.
+func scrape(b *testing.B, reg *prometheus.Registry) {
+	start := time.Now()
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	series := 0
+	for _, mf := range mfs {
+		series += len(mf.GetMetric())
+	}
+	if series == 0 {
+		b.Fatal("a scrape of the per-ApiKey metrics found no series")
+	}
+	b.ReportMetric(took.Seconds()*1000, "scrape-ms")
+	fmt.Printf("scale: one scrape of the per-ApiKey metrics: %d series in %v\n", series, took.Round(time.Millisecond))
 }
 
 func scaleRun(b *testing.B, n int, resync bool) {
@@ -71,7 +122,8 @@ func scaleRun(b *testing.B, n int, resync bool) {
 	defer captured.off.Store(false)
 	runtime.GC()
 	peak, stopSampling := sampleHeap()
-	stop := startManager(b, managerOpts(ns), writes)
+	opts := shippedOpts(ns)
+	stop := startManager(b, opts, writes)
 	defer stop()
 
 	cfg := rest.CopyConfig(env.Config)
@@ -107,6 +159,7 @@ func scaleRun(b *testing.B, n int, resync bool) {
 		"peak heap in use %.1f MiB, after GC %.1f MiB; RSS %.1f MiB (peak %.1f)\n",
 		n, generated, n-generated, created.Round(time.Millisecond), elapsed.Round(time.Millisecond), writes.n.Load(), perKey,
 		float64(peak.Load())/(1<<20), float64(ms.HeapInuse)/(1<<20), float64(rss)/(1<<20), float64(hwm)/(1<<20))
+	scrape(b, opts.MetricsRegistry.(*prometheus.Registry))
 	objectSizes(b, c, ns)
 	if db1, err := env.StorageSize(context.Background()); err == nil && db0 > 0 {
 		fmt.Printf("scale: etcd's database grew %.0f B per ApiKey (all its objects, and the revisions not yet compacted)\n", float64(db1-db0)/float64(n))
@@ -125,7 +178,7 @@ func restart(b *testing.B, ns string, n int) time.Duration {
 	writes := &counter{}
 	before := apikeyReconciles(b)
 	start := time.Now()
-	stop := startManager(b, managerOpts(ns), writes)
+	stop := startManager(b, shippedOpts(ns), writes)
 	defer stop()
 	caughtUp := waitReconciled(b, before, n, 10*time.Minute)
 	took := time.Since(start)
@@ -144,7 +197,7 @@ func restart(b *testing.B, ns string, n int) time.Duration {
 func measureResync(b *testing.B, ns string, n int, period time.Duration) {
 	writes := &counter{}
 	before := apikeyReconciles(b)
-	stop := startManager(b, managerOpts(ns), writes, func(o *kube.ManagerOptions) { o.Cache.SyncPeriod = &period })
+	stop := startManager(b, shippedOpts(ns), writes, func(o *kube.ManagerOptions) { o.Cache.SyncPeriod = &period })
 	defer stop()
 	caughtUp := waitReconciled(b, before, n, period)
 	waitReconciled(b, caughtUp, 1, period+time.Minute) // the resync begins
