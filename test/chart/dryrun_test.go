@@ -27,9 +27,15 @@ import (
 // restricted Pod Security Standard as config/default's does.
 func restrictedNamespace(t *testing.T, c client.Client) {
 	t.Helper()
+	ensureNamespace(t, c, namespace, map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"})
+}
+
+// ensureNamespace creates a namespace unless it exists.
+func ensureNamespace(t *testing.T, c client.Client, name string, labels map[string]string) {
+	t.Helper()
 	ns := &corev1.Namespace{}
-	ns.Name = namespace
-	ns.Labels = map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "restricted"}
+	ns.Name = name
+	ns.Labels = labels
 	if err := c.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
@@ -89,7 +95,11 @@ func TestDefaultsDryRun(t *testing.T) {
 func TestAllOptionsDryRun(t *testing.T) {
 	prometheusOperatorCRDs(t)
 	objs := render(t, values(t, allOn))
-	createNamespace(t, "observability")
+	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ensureNamespace(t, c, "observability", nil) // metrics.grafanaDashboard.namespace
 	dryRun(t, objs)
 
 	auth := find(t, objs, "Deployment", "keygate-auth-server")
@@ -163,21 +173,6 @@ func wantArgs(t *testing.T, got []string, want ...string) {
 		if !slices.Contains(got, w) {
 			t.Errorf("args %v lack %s", got, w)
 		}
-	}
-}
-
-// createNamespace creates a namespace other than the release's, for
-// objects the chart puts elsewhere.
-func createNamespace(t *testing.T, name string) {
-	t.Helper()
-	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &corev1.Namespace{}
-	ns.Name = name
-	if err := c.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
 	}
 }
 
